@@ -21,6 +21,23 @@ from .errors import (
     URDFError,
 )
 
+
+
+def load_ik(name_or_path: str = "arm4"):  # -> LearnedIK
+    """The pretrained learned IK of a shipped arm (``"arm4"``), or a model file by path."""
+    from .learned.ik import load_ik as _load_ik
+
+    return _load_ik(name_or_path)
+
+
+def load_classifier(name_or_path: str = "arm6"):  # -> FeasibilityClassifier
+    """The pretrained reachability classifier of a shipped arm (``"arm4"``, ``"arm6"``) or a
+    model file by path."""
+    from .learned.classifier import load_classifier as _load_classifier
+
+    return _load_classifier(name_or_path)
+
+
 __all__ = [
     "Arm",
     "ArmMismatchError",
@@ -32,4 +49,6 @@ __all__ = [
     "UnknownArmError",
     "__version__",
     "load_arm",
+    "load_classifier",
+    "load_ik",
 ]

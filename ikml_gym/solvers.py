@@ -422,3 +422,54 @@ class PyBulletIK(IKSolver):
                     break
             q_out[i] = best
         return self.evaluate(q_out, features)
+
+
+# ---------------------------------------------------------------------------- hybrid
+class HybridIK(IKSolver):
+    """Learned guess, FK check, numerical fallback only where the check fails.
+
+    ``learned`` is any non-numerical solver (``LearnedIK``, ``AnalyticIK``); its
+    answers that meet ``tol`` (position m, orientation rad; default the fallback's
+    tolerances) are kept. The others go to ``fallback`` (``PyBulletIK``, ``DLSIK``)
+    seeded with the learned guess, so ``fallback.calls`` is exactly the numerical
+    IK this solver spent; ``calls`` mirrors it.
+
+    Args:
+        learned: solver whose calls are free (``numerical = False``).
+        fallback: numerical solver of the same arm.
+        tol: ``(pos_tol, rot_tol)`` for accepting a learned guess.
+    """
+
+    numerical = False  # counts through the fallback, see ``calls``
+
+    def __init__(
+        self, learned: IKSolver, fallback: IKSolver, tol: tuple[float, float] | None = None
+    ) -> None:
+        if learned.arm.urdf_hash != fallback.arm.urdf_hash:
+            raise ValueError("learned and fallback solvers are for different arms")
+        pos_tol, rot_tol = tol if tol is not None else (fallback.pos_tol, fallback.rot_tol)
+        super().__init__(fallback.arm, pos_tol=pos_tol, rot_tol=rot_tol)
+        self.learned = learned
+        self.fallback = fallback
+
+    @property
+    def calls(self) -> int:  # type: ignore[override]
+        return self.fallback.calls
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        if hasattr(self, "fallback"):
+            self.fallback.calls = value
+
+    def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
+        guess = self.learned.solve(features, q0)
+        ok = (guess.pos_err < self.pos_tol) & (guess.rot_err < self.rot_tol)
+        q = guess.q.copy()
+        if not np.all(ok):
+            bad = np.flatnonzero(~ok)
+            fixed = self.fallback.solve(features[bad], guess.q[bad])
+            better = (fixed.pos_err / self.pos_tol + fixed.rot_err / self.rot_tol) < (
+                guess.pos_err[bad] / self.pos_tol + guess.rot_err[bad] / self.rot_tol
+            )
+            q[bad[better]] = fixed.q[better]
+        return self.evaluate(q, features)

@@ -1,0 +1,52 @@
+"""``ikml-gym data ik|classifier``: generate datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from ..arms import load_arm
+from ..data import make_classifier_dataset, make_ik_dataset
+from ..io import save_dataset
+
+
+def _data_ik(args: argparse.Namespace) -> int:
+    arm = load_arm(args.arm)
+    t0 = time.perf_counter()
+    arrays, header = make_ik_dataset(arm, args.n, seed=args.seed, progress=not args.quiet)
+    header["seconds"] = round(time.perf_counter() - t0, 3)
+    save_dataset(args.out, arrays, header)
+    print(json.dumps({"out": str(args.out), **header}))
+    return 0
+
+
+def _data_classifier(args: argparse.Namespace) -> int:
+    arm = load_arm(args.arm)
+    t0 = time.perf_counter()
+    arrays, header = make_classifier_dataset(
+        arm, args.n_reachable, args.n_unreachable, seed=args.seed, progress=not args.quiet
+    )
+    header["seconds"] = round(time.perf_counter() - t0, 3)
+    save_dataset(args.out, arrays, header)
+    print(json.dumps({"out": str(args.out), **header}))
+    return 0
+
+
+def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
+    p = groups["data"].add_parser("ik", help="joint samples -> poses (+ closed-form branch)")
+    p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
+    p.add_argument("--n", type=int, default=500_000, help="samples (default 500000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz (written atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_data_ik)
+
+    p = groups["data"].add_parser("classifier", help="labelled reachable + unreachable poses")
+    p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
+    p.add_argument("--n-reachable", type=int, default=400_000)
+    p.add_argument("--n-unreachable", type=int, default=160_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz (written atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_data_classifier)

@@ -1,0 +1,194 @@
+"""Dataset generation: joint sampling, IK targets, reachability/conditioning labels.
+
+Two datasets (DESIGN section 5), both vectorised, reproducible from a seed and
+saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
+
+* IK set: Latin hypercube samples of the joint box -> FK -> task features, plus
+  the closed-form branch each sample lies on (``-1`` for arms without a closed form).
+* Classifier set: reachable poses from Latin hypercube joint samples plus
+  unreachable candidates (positions uniform in a ball of 1.5 x reach, half inside
+  the reach sphere and half outside; orientations uniform), labelled by an oracle
+  (closed form where one exists, multi-start DLS otherwise):
+  0 unreachable, 1 near-singular, 2 adequate, 3 high manipulability, by the 20 / 80
+  percentiles of kinv over the reachable set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from scipy.stats import qmc
+from tqdm.auto import tqdm
+
+from . import __version__
+from . import kinematics as kin
+from .arms import POSE4, Arm
+from .closed_form import closed_form_for
+
+UNREACHABLE, NEAR_SINGULAR, ADEQUATE, HIGH_MANIPULABILITY = 0, 1, 2, 3
+CLASS_NAMES = ("unreachable", "near-singular", "adequate", "high manipulability")
+#: percentiles of kinv over reachable poses that split classes 1 | 2 | 3
+CLASS_PERCENTILES = (20.0, 80.0)
+
+_CHUNK = 50_000
+
+
+def _chunks(n: int, desc: str, progress: bool) -> list[slice]:
+    bounds = list(range(0, n, _CHUNK)) + [n]
+    it = zip(bounds[:-1], bounds[1:])
+    return [slice(a, b) for a, b in tqdm(list(it), desc=desc, disable=not progress, unit="chunk")]
+
+
+def latin_hypercube_q(arm: Arm, n: int, seed: int) -> np.ndarray:
+    """(n, dof) Latin hypercube samples of the joint box (scipy.stats.qmc)."""
+    return arm.scale_unit(qmc.LatinHypercube(d=arm.dof, seed=seed).random(n))
+
+
+def dataset_header(arm: Arm, kind: str, seed: int, **extra: Any) -> dict[str, Any]:
+    """The JSON header every dataset carries."""
+    return {
+        "kind": kind,
+        "arm": arm.name,
+        "urdf_hash": arm.urdf_hash,
+        "feature_kind": arm.feature_kind,
+        "seed": int(seed),
+        "package_version": __version__,
+        **extra,
+    }
+
+
+def branch_of(arm: Arm, q: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """(N,) closed-form branch id that reproduces each (N, dof) ``q``; -1 if none / no closed form."""
+    from .solvers import AnalyticIK
+
+    if closed_form_for(arm) is None:
+        return np.full(len(q), -1)
+    q_all, valid = AnalyticIK(arm).solve_all(features)
+    dist = np.abs(kin.wrap_angle(q_all - q[:, None, :])).max(axis=2)
+    dist = np.where(valid, dist, np.inf)
+    best = np.argmin(dist, axis=1)
+    return np.where(dist[np.arange(len(q)), best] < 1e-6, best, -1)
+
+
+def make_ik_dataset(
+    arm: Arm, n: int, seed: int = 0, progress: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """IK training set: ``q`` (n, dof), ``features`` (n, feature_dim), ``branch`` (n,)."""
+    if n <= 0:
+        raise ValueError(f"n must be positive, got {n}")
+    q = latin_hypercube_q(arm, n, seed)
+    feats = np.empty((n, arm.feature_dim))
+    branch = np.empty(n, dtype=np.int64)
+    for s in _chunks(n, f"IK data {arm.name}", progress):
+        feats[s] = arm.fk_features(q[s])
+        branch[s] = branch_of(arm, q[s], feats[s])
+    header = dataset_header(arm, "ik", seed, n=n)
+    return {"q": q, "features": feats, "branch": branch}, header
+
+
+def unreachable_candidates(arm: Arm, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, feature_dim) poses: positions uniform in volume, half in the reach ball, half in the
+    shell out to 1.5 x reach (around ``arm.reach_center``); orientations uniform."""
+    r_in, r_out = arm.reach, 1.5 * arm.reach
+    n_in = n // 2
+    u = rng.random(n)
+    r3 = np.where(
+        np.arange(n) < n_in, u * r_in**3, r_in**3 + u * (r_out**3 - r_in**3)
+    )  # uniform in volume within each part
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    pos = arm.reach_center + direction * np.cbrt(r3)[:, None]
+    if arm.feature_kind == POSE4:
+        return np.column_stack([pos, rng.uniform(-np.pi, np.pi, n)])
+    quat = kin.canonical_quat(Rotation.random(n, random_state=rng).as_quat())
+    return np.column_stack([pos, quat])
+
+
+class ReachabilityOracle:
+    """Ground truth for a pose: reachable within the limits, and the best kinv over its solutions.
+
+    Exact (closed form, every branch) for the shipped arm families; for other arms
+    multi-start DLS approximates it (``starts`` independent solves, best kinv among
+    the successful ones).
+    """
+
+    def __init__(self, arm: Arm, starts: int = 8, seed: int = 0) -> None:
+        from .solvers import DLSIK, AnalyticIK
+
+        self.arm = arm
+        self.exact = closed_form_for(arm) is not None
+        self.analytic = AnalyticIK(arm) if self.exact else None
+        self.dls = None if self.exact else DLSIK(arm, restarts=2, seed=seed)
+        self.starts = starts
+
+    def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, feature_dim) -> (reachable (N,) bool, kinv (N,), 0 where unreachable)."""
+        n = len(features)
+        if self.exact:
+            q_all, valid = self.analytic.solve_all(features)
+            k = np.zeros(valid.shape)
+            if valid.any():
+                k[valid] = self.arm.kinv(q_all[valid])
+            return valid.any(axis=1), k.max(axis=1)
+        reachable = np.zeros(n, dtype=bool)
+        best = np.zeros(n)
+        for _ in range(self.starts):
+            res = self.dls.solve(features)
+            k = np.where(res.success, self.arm.kinv(res.q), 0.0)
+            reachable |= res.success
+            best = np.maximum(best, k)
+        return reachable, best
+
+
+def label_from_kinv(reachable: np.ndarray, kinv: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Class labels (N,) from reachability and kinv with thresholds (2,) = (t_low, t_high)."""
+    labels = np.where(kinv < thresholds[0], NEAR_SINGULAR, ADEQUATE)
+    labels = np.where(kinv >= thresholds[1], HIGH_MANIPULABILITY, labels)
+    return np.where(reachable, labels, UNREACHABLE).astype(np.int64)
+
+
+def make_classifier_dataset(
+    arm: Arm,
+    n_reachable: int = 400_000,
+    n_unreachable: int = 160_000,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Classifier set: ``features`` (N, feature_dim), ``label`` (N,), ``kinv`` (N,), shuffled.
+
+    Reachable poses come from Latin hypercube joint samples; the unreachable
+    candidates are labelled by the oracle too (some turn out reachable).
+    Thresholds (20th / 80th percentile of kinv over all reachable poses) go in the header.
+    """
+    if n_reachable <= 0 or n_unreachable < 0:
+        raise ValueError("n_reachable must be positive and n_unreachable non-negative")
+    rng = np.random.default_rng(seed)
+    q = latin_hypercube_q(arm, n_reachable, seed)
+    feats = np.concatenate(
+        [np.empty((n_reachable, arm.feature_dim)), unreachable_candidates(arm, n_unreachable, rng)]
+    )
+    oracle = ReachabilityOracle(arm, seed=seed)
+    n = len(feats)
+    reachable = np.empty(n, dtype=bool)
+    kinv = np.empty(n)
+    for s in _chunks(n, f"classifier data {arm.name}", progress):
+        if s.start < n_reachable:
+            stop = min(s.stop, n_reachable)
+            feats[s.start : stop] = arm.fk_features(q[s.start : stop])
+        reachable[s], kinv[s] = oracle(feats[s])
+    thresholds = np.percentile(kinv[reachable], CLASS_PERCENTILES)
+    labels = label_from_kinv(reachable, kinv, thresholds)
+    order = rng.permutation(n)
+    header = dataset_header(
+        arm,
+        "classifier",
+        seed,
+        n_reachable=n_reachable,
+        n_unreachable=n_unreachable,
+        thresholds=thresholds.tolist(),
+        oracle="closed_form" if oracle.exact else "multi_start_dls",
+        class_counts=np.bincount(labels, minlength=4).tolist(),
+    )
+    return {"features": feats[order], "label": labels[order], "kinv": kinv[order]}, header
