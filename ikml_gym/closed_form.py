@@ -144,41 +144,44 @@ class URArm:
         ok1 = np.abs(s) <= 1 + _EPS
         asin_s = np.arcsin(np.clip(s, -1, 1))
         out = np.full((n, 8, 6), np.nan)
-        ex = np.array([1.0, 0.0, 0.0])
-        rx = kin.axis_rotations(ex, np.full(n, np.pi / 2))
+        a2, a3 = self.a2, self.a3
         for i1, t1 in enumerate((phi + asin_s, phi + np.pi - asin_s)):
             c1, s1 = np.cos(t1), np.sin(t1)
             c5 = (p06[:, 0] * s1 - p06[:, 1] * c1 - self.d4) / self.d6
-            ok5 = np.abs(c5) <= 1 + _EPS
-            r01 = kin.axis_rotations(np.array([0.0, 0.0, 1.0]), t1) @ rx
-            r16 = np.swapaxes(r01, 1, 2) @ r06
-            p15 = np.einsum("nji,nj->ni", r01, p05 - np.array([0.0, 0.0, self.d1]))
+            ok5 = ok1 & (np.abs(c5) <= 1 + _EPS)
+            # R01 = Rz(t1) Rx(pi/2) = [[c1, 0, s1], [s1, 0, -c1], [0, 1, 0]]; R16 = R01^T R06
+            r16_0 = c1[:, None] * r06[:, 0, :] + s1[:, None] * r06[:, 1, :]  # row 0
+            r16_1 = r06[:, 2, :]  # row 1
+            r16_2 = s1[:, None] * r06[:, 0, :] - c1[:, None] * r06[:, 1, :]  # row 2
+            p15x = c1 * p05[:, 0] + s1 * p05[:, 1]
+            p15y = p05[:, 2] - self.d1
+            acos5 = np.arccos(np.clip(c5, -1, 1))
             for i5 in (0, 1):
-                t5 = (1 - 2 * i5) * np.arccos(np.clip(c5, -1, 1))
+                t5 = (1 - 2 * i5) * acos5
                 s5 = np.sin(t5)
                 regular = np.abs(s5) > 1e-10
                 s5_safe = np.where(regular, s5, 1.0)
                 t6 = np.where(
-                    regular, np.arctan2(-r16[:, 2, 1] / s5_safe, r16[:, 2, 0] / s5_safe), 0.0
+                    regular, np.arctan2(-r16_2[:, 1] / s5_safe, r16_2[:, 0] / s5_safe), 0.0
                 )
                 t234 = np.where(
                     regular,
-                    np.arctan2(-r16[:, 1, 2] / s5_safe, -r16[:, 0, 2] / s5_safe),
-                    np.arctan2(-r16[:, 0, 1], r16[:, 1, 1]),
+                    np.arctan2(-r16_1[:, 2] / s5_safe, -r16_0[:, 2] / s5_safe),
+                    np.arctan2(-r16_0[:, 1], r16_1[:, 1]),
                 )
-                px = p15[:, 0] - self.d5 * np.sin(t234)
-                py = p15[:, 1] + self.d5 * np.cos(t234)
-                c3 = (px * px + py * py - self.a2**2 - self.a3**2) / (2 * self.a2 * self.a3)
-                ok3 = np.abs(c3) <= 1 + _EPS
+                px = p15x - self.d5 * np.sin(t234)
+                py = p15y + self.d5 * np.cos(t234)
+                c3 = (px * px + py * py - a2 * a2 - a3 * a3) / (2 * a2 * a3)
+                ok = ok5 & (np.abs(c3) <= 1 + _EPS)
+                acos3 = np.arccos(np.clip(c3, -1, 1))
+                base = np.arctan2(py, px)
                 for i3 in (0, 1):
-                    t3 = (1 - 2 * i3) * np.arccos(np.clip(c3, -1, 1))
-                    t2 = np.arctan2(py, px) - np.arctan2(
-                        self.a3 * np.sin(t3), self.a2 + self.a3 * np.cos(t3)
-                    )
-                    t4 = t234 - t2 - t3
-                    q = np.column_stack([t1, t2, t3, t4, t5, t6])
-                    q[~(ok1 & ok5 & ok3)] = np.nan
-                    out[:, 4 * i1 + 2 * i5 + i3] = q
+                    t3 = (1 - 2 * i3) * acos3
+                    t2 = base - np.arctan2(a3 * np.sin(t3), a2 + a3 * np.cos(t3))
+                    q = out[:, 4 * i1 + 2 * i5 + i3]
+                    q[:, 0], q[:, 1], q[:, 2] = t1, t2, t3
+                    q[:, 3], q[:, 4], q[:, 5] = t234 - t2 - t3, t5, t6
+                    q[~ok] = np.nan
         return out
 
 

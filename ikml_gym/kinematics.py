@@ -51,6 +51,22 @@ def axis_rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
     return r
 
 
+def _sparse_combo(m: np.ndarray) -> tuple[tuple[tuple[int, float], ...], ...]:
+    """Column j of ``R @ m`` as a sum over the non-zero entries ``m[k, j]``: ((k, coef), ...)."""
+    return tuple(
+        tuple((k, float(m[k, j])) for k in range(3) if abs(m[k, j]) > 1e-15) for j in range(3)
+    )
+
+
+def _combine(cols: list[np.ndarray], terms: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """sum_k coef_k * cols[k] for (3, N) column arrays (exact copies for +-1 coefficients)."""
+    out = None
+    for k, c in terms:
+        part = cols[k] if c == 1.0 else (-cols[k] if c == -1.0 else c * cols[k])
+        out = part if out is None else out + part
+    return out if out is not None else np.zeros_like(cols[0])
+
+
 @dataclass(frozen=True)
 class Chain:
     """A serial chain of 1-DOF joints, as the kinematics needs it.
@@ -68,9 +84,55 @@ class Chain:
     types: np.ndarray
     tip: np.ndarray
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_plan", self._compile())
+
     @property
     def dof(self) -> int:
         return len(self.axes)
+
+    def _compile(self) -> tuple:
+        """Precompute the FK steps: every joint axis is made a coordinate axis (+x, +y or +z).
+
+        A joint about a general unit axis ``a`` is written ``P Rot_z(q) P^T`` with a
+        constant rotation ``P`` (``P e_z = a``); ``P`` folds into the joint's origin and
+        ``P^T`` into the next one, so the loop only does planar column rotations.
+        """
+        steps = []
+        prev_inv = np.eye(4)  # P^T of the previous joint (as a transform)
+        for i in range(self.dof):
+            a = np.asarray(self.axes[i], dtype=np.float64)
+            k = int(np.argmax(np.abs(a)))
+            if np.allclose(np.abs(a), np.eye(3)[k], atol=1e-12):
+                p, sign = np.eye(4), float(np.sign(a[k]))
+            else:  # rotation taking e_z to a
+                z = np.array([0.0, 0.0, 1.0])
+                v, c = np.cross(z, a), float(a @ z)
+                vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+                r = (
+                    np.eye(3) + vx + vx @ vx / (1.0 + c)
+                    if c > -1 + 1e-12
+                    else np.diag([1.0, -1, -1])
+                )
+                p, sign, k = np.eye(4), 1.0, 2
+                p[:3, :3] = r
+            o = prev_inv @ self.origins[i] @ p
+            steps.append((_sparse_combo(o[:3, :3]), tuple(o[:3, 3]), k, sign, int(self.types[i])))
+            prev_inv = p.T
+        tip = prev_inv @ self.tip
+        return tuple(steps), (_sparse_combo(tip[:3, :3]), tuple(tip[:3, 3]))
+
+
+def _apply_fixed(
+    cols: list[np.ndarray], pos: np.ndarray, rot_terms: tuple, trans: tuple
+) -> tuple[list[np.ndarray], np.ndarray]:
+    for k, t in enumerate(trans):
+        if t != 0.0:
+            pos = pos + t * cols[k]
+    identity = all(len(tj) == 1 and tj[0] == (j, 1.0) for j, tj in enumerate(rot_terms))
+    if not identity:
+        cols = [_combine(cols, tj) for tj in rot_terms]
+    return cols, pos
 
 
 def chain_fk(
@@ -82,48 +144,105 @@ def chain_fk(
     end-effector origin in the base frame; otherwise ``None``.
     """
     n = q.shape[0]
-    rot = np.broadcast_to(np.eye(3), (n, 3, 3))
-    pos = np.zeros((n, 3))
+    steps, (tip_rot, tip_trans) = chain._plan  # type: ignore[attr-defined]
+    # rotation as three (3, N) column arrays, position as (3, N)
+    cols = [np.zeros((3, n)) for _ in range(3)]
+    for j in range(3):
+        cols[j][j] = 1.0
+    pos = np.zeros((3, n))
+    qt = np.ascontiguousarray(q.T)
     if jacobian:
-        joint_pos = np.empty((n, chain.dof, 3))
-        joint_axis = np.empty((n, chain.dof, 3))
-    for i in range(chain.dof):
-        o = chain.origins[i]
-        pos = pos + rot @ o[:3, 3]
-        rot = rot @ o[:3, :3]
-        axis = chain.axes[i]
+        joint_pos, joint_axis = [], []
+    for i, (rot_terms, trans, k, sign, jtype) in enumerate(steps):
+        cols, pos = _apply_fixed(cols, pos, rot_terms, trans)
         if jacobian:
-            joint_pos[:, i] = pos
-            joint_axis[:, i] = rot @ axis
-        if chain.types[i] == REVOLUTE:
-            rot = rot @ axis_rotations(axis, q[:, i])
+            joint_pos.append(pos)
+            joint_axis.append(cols[k] if sign > 0 else -cols[k])
+        if jtype == REVOLUTE:
+            a, b = (k + 1) % 3, (k + 2) % 3  # rot @ Rot_k(t): (a, b) columns turn by t
+            c, s = np.cos(qt[i]), np.sin(qt[i]) * sign
+            ca, cb = cols[a], cols[b]
+            cols = list(cols)
+            cols[a] = c * ca + s * cb
+            cols[b] = c * cb - s * ca
         else:
-            pos = pos + (rot @ axis) * q[:, i : i + 1]
-    pos = pos + rot @ chain.tip[:3, 3]
-    rot = rot @ chain.tip[:3, :3]
-    out = np.zeros((n, 4, 4))
-    out[:, :3, :3] = rot
-    out[:, :3, 3] = pos
+            pos = pos + (sign * qt[i]) * cols[k]
+    cols, pos = _apply_fixed(cols, pos, tip_rot, tip_trans)
+    out = np.empty((n, 4, 4))
+    out[:, :3, :] = np.stack(cols + [pos], axis=1).transpose(2, 0, 1)
+    out[:, 3, :3] = 0.0
     out[:, 3, 3] = 1.0
     if not jacobian:
         return out, None
     jac = np.zeros((n, 6, chain.dof))
-    revolute = chain.types == REVOLUTE
-    lever = pos[:, None, :] - joint_pos
-    jac[:, :3, revolute] = np.cross(joint_axis[:, revolute], lever[:, revolute]).transpose(0, 2, 1)
-    jac[:, 3:, revolute] = joint_axis[:, revolute].transpose(0, 2, 1)
-    jac[:, :3, ~revolute] = joint_axis[:, ~revolute].transpose(0, 2, 1)
+    for i, (_, _, _, _, jtype) in enumerate(steps):
+        w = joint_axis[i]
+        if jtype == REVOLUTE:
+            r = pos - joint_pos[i]
+            jac[:, 0, i] = w[1] * r[2] - w[2] * r[1]
+            jac[:, 1, i] = w[2] * r[0] - w[0] * r[2]
+            jac[:, 2, i] = w[0] * r[1] - w[1] * r[0]
+            jac[:, 3:, i] = w.T
+        else:
+            jac[:, :3, i] = w.T
     return out, jac
 
 
 def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions, xyzw, canonical ``w >= 0``."""
-    return canonical_quat(Rotation.from_matrix(rot).as_quat())
+    """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions, xyzw, canonical ``w >= 0``.
+
+    Shepperd's method (branch on the largest of w, x, y, z), pure numpy.
+    """
+    r = rot
+    m00, m11, m22 = r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]
+    tr = m00 + m11 + m22
+    cand = np.stack([tr, m00, m11, m22], axis=1)
+    choice = np.argmax(cand, axis=1)
+    q = np.empty((len(r), 4))
+    # w largest
+    s = np.sqrt(np.maximum(1.0 + tr, 1e-300)) * 2.0
+    q_w = np.stack(
+        [
+            (r[:, 2, 1] - r[:, 1, 2]) / s,
+            (r[:, 0, 2] - r[:, 2, 0]) / s,
+            (r[:, 1, 0] - r[:, 0, 1]) / s,
+            0.25 * s,
+        ],
+        axis=1,
+    )
+    q[:] = q_w
+    for idx, (i, j, kk) in enumerate(((0, 1, 2), (1, 2, 0), (2, 0, 1)), start=1):
+        sel = choice == idx
+        if not np.any(sel):
+            continue
+        rs = r[sel]
+        s = np.sqrt(np.maximum(1.0 + rs[:, i, i] - rs[:, j, j] - rs[:, kk, kk], 1e-300)) * 2.0
+        qs = np.empty((len(rs), 4))
+        qs[:, i] = 0.25 * s
+        qs[:, j] = (rs[:, j, i] + rs[:, i, j]) / s
+        qs[:, kk] = (rs[:, kk, i] + rs[:, i, kk]) / s
+        qs[:, 3] = (rs[:, kk, j] - rs[:, j, kk]) / s
+        q[sel] = qs
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return canonical_quat(q)
 
 
 def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
     """(N, 4) xyzw unit quaternions -> (N, 3, 3) rotation matrices."""
-    return Rotation.from_quat(quat).as_matrix()
+    x, y, z, w = quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    r = np.empty((len(quat), 3, 3))
+    r[:, 0, 0] = 1 - 2 * (yy + zz)
+    r[:, 0, 1] = 2 * (xy - wz)
+    r[:, 0, 2] = 2 * (xz + wy)
+    r[:, 1, 0] = 2 * (xy + wz)
+    r[:, 1, 1] = 1 - 2 * (xx + zz)
+    r[:, 1, 2] = 2 * (yz - wx)
+    r[:, 2, 0] = 2 * (xz - wy)
+    r[:, 2, 1] = 2 * (yz + wx)
+    r[:, 2, 2] = 1 - 2 * (xx + yy)
+    return r
 
 
 def canonical_quat(quat: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ arms, the full orientation for pose7 arms).
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -151,32 +152,68 @@ class AnalyticIK(IKSolver):
         lie within the limits and reproduce the target to ``exact_tol``.
         """
         f, _ = self.arm.check_features(features)
-        n, b, dof = len(f), self.n_branches, self.arm.dof
+        q_all, valid, _, _ = self._branches(f)
+        return q_all, valid
+
+    def _branches(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(q (N, B, dof), valid (N, B), pos_err (N, B) m, rot_err (N, B) rad) of features."""
+        arm = self.arm
+        n, b, dof = len(f), self.n_branches, arm.dof
         if n == 0:
-            return np.zeros((0, b, dof)), np.zeros((0, b), dtype=bool)
-        if self.arm.feature_kind == POSE4:
+            z = np.zeros((0, b))
+            return np.zeros((0, b, dof)), z.astype(bool), z, z
+        target = None
+        if arm.feature_kind == POSE4:
             raw = self.form.solve(f)
         else:
-            raw = self.form.solve(self.arm.target_matrices(f))
-        exists = ~np.isnan(raw).any(axis=2)
-        flat = np.where(exists[..., None], raw, 0.0).reshape(n * b, dof)
-        flat = kin.wrap_angle(flat)
-        inside = self.arm.within_limits(flat)
-        flat = self.arm.wrap_to_limits(flat)
-        pos_err, rot_err = self.arm.pose_error(flat, np.repeat(f, b, axis=0))
-        exact = (pos_err < self.exact_tol) & (rot_err < self.exact_tol)
-        valid = exists & (inside & exact).reshape(n, b)
-        return flat.reshape(n, b, dof), valid
+            target = arm.target_matrices(f)
+            raw = self.form.solve(target)
+        q_all = raw.reshape(n * b, dof)
+        exists = ~np.isnan(q_all).any(axis=1)
+        if not np.all(exists):
+            q_all[~exists] = 0.0
+        # full-turn joints: one wrap into [lo, lo + 2 pi); others: wrap to (-pi, pi], check
+        lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
+        full = (arm.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        valid = exists
+        if np.all(full):
+            q_all = lo + np.mod(q_all - lo, 2 * np.pi)
+        else:
+            q_all[:, full] = lo[full] + np.mod(q_all[:, full] - lo[full], 2 * np.pi)
+            part = kin.wrap_angle(q_all[:, ~full])
+            valid = valid & np.all((part >= lo[~full] - 1e-9) & (part <= hi[~full] + 1e-9), axis=1)
+            q_all[:, ~full] = np.clip(part, lo[~full], hi[~full])
+        # FK check of every branch, the rotation compared as matrices (no quaternions):
+        # |R - R_t|_F = 2 sqrt(2) sin(angle / 2) exactly.
+        t = kin.chain_fk(arm.chain, q_all)[0].reshape(n, b, 4, 4)
+        dp = t[:, :, :3, 3] - f[:, None, :3]
+        pos_err = np.sqrt(np.einsum("nbi,nbi->nb", dp, dp))
+        if arm.feature_kind == POSE4:
+            rot_err = np.abs(
+                kin.wrap_angle(kin.tool_pitch(t.reshape(n * b, 4, 4)).reshape(n, b) - f[:, None, 3])
+            )
+        else:
+            d = (t[:, :, :3, :3] - target[:, None, :3, :3]).reshape(n, b, 9)
+            frob = np.sqrt(np.einsum("nbi,nbi->nb", d, d))
+            rot_err = 2.0 * np.arcsin(np.minimum(frob / (2.0 * np.sqrt(2.0)), 1.0))
+        valid = valid.reshape(n, b) & (pos_err < self.exact_tol) & (rot_err < self.exact_tol)
+        return q_all.reshape(n, b, dof), valid, pos_err, rot_err
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
-        q_all, valid = self.solve_all(features)
+        q_all, valid, pos_err, rot_err = self._branches(features)
+        rows = np.arange(len(features))
         if q0 is None:
-            choice = np.argmax(valid, axis=1)
+            score = np.where(valid, np.arange(self.n_branches), np.inf)  # lowest valid branch
         else:
-            dist = np.linalg.norm(kin.wrap_angle(q_all - q0[:, None, :]), axis=2)
-            choice = np.argmin(np.where(valid, dist, np.inf), axis=1)
-        q = q_all[np.arange(len(features)), choice]
-        return self.evaluate(q, features)
+            score = np.where(
+                valid, np.linalg.norm(kin.wrap_angle(q_all - q0[:, None, :]), axis=2), np.inf
+            )
+        # rows without a valid branch: the branch with the smallest error (best attempt)
+        fallback = np.argmin(pos_err / self.pos_tol + rot_err / self.rot_tol, axis=1)
+        choice = np.where(valid.any(axis=1), np.argmin(score, axis=1), fallback)
+        pe, re = pos_err[rows, choice], rot_err[rows, choice]
+        success = (pe < self.pos_tol) & (re < self.rot_tol)
+        return IKResult(q_all[rows, choice], success, pe, re)
 
 
 # ------------------------------------------------------------------------------ DLS
@@ -370,10 +407,9 @@ class PyBulletIK(IKSolver):
                 self._client = None
 
     def __del__(self) -> None:
-        try:
+        # interpreter shutdown may have torn pybullet down already
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     def _attempt(self, q_start: np.ndarray, pos: list, quat: list) -> np.ndarray:
         p, c = self._p, self._client
