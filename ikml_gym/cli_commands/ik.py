@@ -1,0 +1,97 @@
+"""``ikml-gym train ik`` and ``ikml-gym eval ik``: the learned IK of pose4 arms."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def _train_ik(args: argparse.Namespace) -> int:
+    from ..arms import load_arm
+    from ..data import make_ik_dataset
+    from ..io import load_dataset
+    from ..learned.ik import default_regressor, plot_training_curves, train_learned_ik
+
+    arm = load_arm(args.arm)
+    t0 = time.perf_counter()
+    if args.data:
+        arrays, header = load_dataset(args.data)
+        if header.get("arm") != arm.name or header.get("urdf_hash") != arm.urdf_hash:
+            raise ValueError(f"{args.data} is a dataset for arm {header.get('arm')!r}, not {arm.name!r}")
+        seed = int(header.get("seed", args.seed))
+    else:
+        arrays, _ = make_ik_dataset(arm, args.n, seed=args.seed, progress=not args.quiet)
+        seed = args.seed
+    data_s = time.perf_counter() - t0
+    regressor = default_regressor(seed, max_epochs=args.max_epochs)
+    if args.hidden:
+        regressor.set_params(hidden_layer_sizes=tuple(int(h) for h in args.hidden.split(",")))
+    model, report = train_learned_ik(
+        arm, arrays["q"], arrays["features"], arrays.get("branch"),
+        clustering=args.clustering, regressor=regressor, seed=seed, progress=not args.quiet,
+    )  # fmt: skip
+    model.info["data_seconds"] = round(data_s, 2)
+    weights, header_path = model.save(args.out)
+    if args.plots:
+        png = plot_training_curves(
+            report, Path(args.plots) / f"{arm.name}_ik_{args.clustering}_curves.png",
+            title=f"LearnedIK {arm.name} ({args.clustering}) training curves",
+        )  # fmt: skip
+        print(f"curves: {png}")
+    print(json.dumps({"weights": str(weights), "header": str(header_path), **report.as_dict()}))
+    return 0
+
+
+def _eval_ik(args: argparse.Namespace) -> int:
+    from ..arms import load_arm
+    from ..learned.ik import load_ik
+    from ..learned.ik_eval import evaluate_ik, format_table, plot_eval
+
+    arm = load_arm(args.arm)
+    model = load_ik(args.model or arm.name, arm=arm)
+    result = evaluate_ik(
+        model, n_test=args.n_test, n_numerical=args.n_numerical, seed=args.seed,
+        refine_steps=args.refine_steps, progress=not args.quiet,
+    )  # fmt: skip
+    print(format_table(result))
+    if args.plots:
+        for png in plot_eval(result, args.plots):
+            print(f"plot: {png}")
+    if args.json:
+        from ..io import atomic_write_json
+
+        atomic_write_json(args.json, result["summary"])
+        print(f"json: {args.json}")
+    return 0
+
+
+def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
+    p = groups["train"].add_parser("ik", help="train the clustered learned IK (pose4 arms)")
+    p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
+    p.add_argument("--n", type=int, default=500_000, help="training samples (default 500000)")
+    p.add_argument("--seed", type=int, default=0, help="seeds data, clustering, split, networks")
+    p.add_argument("--data", help="use this .npz from `ikml-gym data ik` instead of generating")
+    p.add_argument("--clustering", choices=("branch", "kmeans"), default="branch")
+    p.add_argument("--max-epochs", type=int, default=80, help="epochs per cluster at most")
+    p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,256,256 (default)")
+    p.add_argument("--out", default="ikml_gym/pretrained/arm4_ik", help="output stem")
+    p.add_argument("--plots", help="folder for the training-curves PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_train_ik)
+
+    p = groups["eval"].add_parser("ik", help="learned IK vs numerical solvers vs the closed form")
+    p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
+    p.add_argument("--model", help="model path (default: the pretrained model of --arm)")
+    p.add_argument("--n-test", type=int, default=10_000, help="held-out targets (default 10000)")
+    p.add_argument(
+        "--n-numerical", type=int, default=10_000,
+        help="targets for the PyBullet/DLS rows: the first N of the test set (default 10000)",
+    )  # fmt: skip
+    p.add_argument("--refine-steps", type=int, default=3, help="polish steps of 'learned + polish'")
+    p.add_argument("--seed", type=int, default=12345, help="test-set seed (not the training seed)")
+    p.add_argument("--json", help="write the summary JSON here")
+    p.add_argument("--plots", help="folder for the heatmap / histogram PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_eval_ik)
