@@ -19,7 +19,9 @@ def _train_ik(args: argparse.Namespace) -> int:
     if args.data:
         arrays, header = load_dataset(args.data)
         if header.get("arm") != arm.name or header.get("urdf_hash") != arm.urdf_hash:
-            raise ValueError(f"{args.data} is a dataset for arm {header.get('arm')!r}, not {arm.name!r}")
+            raise ValueError(
+                f"{args.data} is a dataset for arm {header.get('arm')!r}, not {arm.name!r}"
+            )
         seed = int(header.get("seed", args.seed))
     else:
         arrays, _ = make_ik_dataset(arm, args.n, seed=args.seed, progress=not args.quiet)

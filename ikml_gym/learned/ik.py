@@ -128,7 +128,9 @@ class _SklearnNet:
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         y = self.regressor.predict(self.x_scaler.transform(inputs))
-        return self.y_scaler.inverse_transform(np.asarray(y, dtype=np.float64).reshape(len(inputs), -1))
+        return self.y_scaler.inverse_transform(
+            np.asarray(y, dtype=np.float64).reshape(len(inputs), -1)
+        )
 
 
 def _net_from_sklearn(regressor: Any, x_scaler: Any, y_scaler: Any) -> _Net | _SklearnNet:
@@ -308,7 +310,10 @@ class LearnedIK(IKSolver):
             ArmMismatchError: the model is for another arm or another URDF.
         """
         tensors, header = load_model(
-            path, KIND, arm, required=("clustering", "n_clusters", "n_layers", "activation", "inputs")
+            path,
+            KIND,
+            arm,
+            required=("clustering", "n_clusters", "n_layers", "activation", "inputs"),
         )
         if arm is None:
             name = header["arm"]
@@ -340,7 +345,10 @@ class LearnedIK(IKSolver):
                     _Net(
                         weights=[tensors[f"c{c}.w{i}"] for i in range(n_layers)],
                         biases=[tensors[f"c{c}.b{i}"] for i in range(n_layers)],
-                        **{k: tensors[f"c{c}.{k}"] for k in ("x_mean", "x_scale", "y_mean", "y_scale")},
+                        **{
+                            k: tensors[f"c{c}.{k}"]
+                            for k in ("x_mean", "x_scale", "y_mean", "y_scale")
+                        },
                     )
                 )
         except KeyError as exc:
@@ -454,7 +462,7 @@ def _fit_mlp_epochs(
     """
     n = len(x)
     idx = rng.permutation(n)
-    n_val = max(1, int(round(mlp.validation_fraction * n))) if mlp.early_stopping else 0
+    n_val = max(1, round(mlp.validation_fraction * n)) if mlp.early_stopping else 0
     val, tr = idx[:n_val], idx[n_val:]
     xt, yt = x[tr].astype(np.float32), y[tr].astype(np.float32)
     xv, yv = x[val].astype(np.float32), y[val].astype(np.float32)
@@ -481,7 +489,9 @@ def _fit_mlp_epochs(
                 mlp._optimizer.learning_rate /= 4.0  # Adam's step size (private but stable)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{mlp.loss_:.2e}", val=f"{curves['val_loss'][-1]:.2e}" if n_val else "-")
+            bar.set_postfix(
+                loss=f"{mlp.loss_:.2e}", val=f"{curves['val_loss'][-1]:.2e}" if n_val else "-"
+            )
     if best_w is not None:
         mlp.coefs_, mlp.intercepts_ = best_w
     return curves
@@ -528,7 +538,9 @@ def train_learned_ik(
     from tqdm.auto import tqdm
 
     if arm.feature_kind != POSE4:
-        raise ValueError(f"train_learned_ik handles pose4 arms; {arm.name!r} is {arm.feature_kind!r}")
+        raise ValueError(
+            f"train_learned_ik handles pose4 arms; {arm.name!r} is {arm.feature_kind!r}"
+        )
     q, _ = arm.check_q(q)
     features, _ = arm.check_features(features)
     if len(q) != len(features):
@@ -537,10 +549,14 @@ def train_learned_ik(
     centers = None
     if clustering == "branch":
         if branch is None:
-            raise ValueError('clustering="branch" needs the branch ids (make_ik_dataset gives them)')
+            raise ValueError(
+                'clustering="branch" needs the branch ids (make_ik_dataset gives them)'
+            )
         labels = np.asarray(branch, dtype=np.int64)
         if np.any(labels < 0):
-            raise ValueError("some samples have no closed-form branch (-1); use clustering='kmeans'")
+            raise ValueError(
+                "some samples have no closed-form branch (-1); use clustering='kmeans'"
+            )
         n_clusters = int(labels.max()) + 1
     elif clustering == "kmeans":
         labels, centers = kmeans_clusters(q, n_clusters, seed)
@@ -591,24 +607,30 @@ def train_learned_ik(
         qp = arm.wrap_to_limits(joints_from_outputs(net.predict(x_all[idx])))
         pe, _ = arm.pose_error(qp, features[idx])
         mae = np.mean(np.abs(kin.wrap_angle(qp - q[idx])))
-        report.test.append({"n": int(len(idx)), "pos_err_mean": float(pe.mean()), "joint_mae": float(mae)})
+        report.test.append(
+            {"n": len(idx), "pos_err_mean": float(pe.mean()), "joint_mae": float(mae)}
+        )
     res = model.solve(features[test_idx])
     report.test_all = {
-        "n": int(len(test_idx)),
+        "n": len(test_idx),
         "pos_err_mean": float(res.pos_err.mean()),
         "pos_err_median": float(np.median(res.pos_err)),
         "rot_err_mean_deg": float(np.degrees(res.rot_err.mean())),
         "success_rate": float(res.success.mean()),
     }
-    reg_desc = repr(base) if not epoch_mode else (
-        f"MLPRegressor(hidden_layer_sizes={tuple(base.hidden_layer_sizes)}, solver={base.solver!r}, "
-        f"batch_size={base.batch_size}, max_iter={base.max_iter}, lr_drops={lr_drops})"
+    reg_desc = (
+        repr(base)
+        if not epoch_mode
+        else (
+            f"MLPRegressor(hidden_layer_sizes={tuple(base.hidden_layer_sizes)}, solver={base.solver!r}, "
+            f"batch_size={base.batch_size}, max_iter={base.max_iter}, lr_drops={lr_drops})"
+        )
     )
     model.info = {
         "clustering": clustering,
-        "n_samples": int(len(q)),
-        "n_train": int(len(train_idx)),
-        "n_test": int(len(test_idx)),
+        "n_samples": len(q),
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
         "seed": int(seed),
         "regressor": reg_desc,
         "seconds": round(report.seconds, 1),
@@ -632,7 +654,9 @@ def plot_training_curves(report: TrainReport, path: str | Path, title: str = "")
         if curves.get("loss"):
             (line,) = ax.semilogy(curves["loss"], label=f"cluster {c} train")
             if curves.get("val_loss"):
-                ax.semilogy(curves["val_loss"], "--", color=line.get_color(), label=f"cluster {c} val")
+                ax.semilogy(
+                    curves["val_loss"], "--", color=line.get_color(), label=f"cluster {c} val"
+                )
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (0.5 MSE, standardised sin/cos)")
     ax.set_title(title or "LearnedIK training curves")

@@ -1,0 +1,230 @@
+"""LearnedIK: solver interface, call accounting, persistence, errors, the shipped model.
+
+Unit tests train a tiny model (3000 samples, one hidden layer of 32, a few epochs);
+the shipped-model accuracy test runs only when ``ikml_gym/pretrained/arm4_ik`` exists.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import ikml_gym
+from ikml_gym import ArmMismatchError, ModelFileError
+from ikml_gym.data import make_ik_dataset
+from ikml_gym.learned.ik import (
+    LearnedIK,
+    default_regressor,
+    ik_inputs,
+    joint_targets,
+    joints_from_outputs,
+    load_ik,
+    pretrained_path,
+    train_learned_ik,
+)
+from ikml_gym.solvers import DLSIK, HybridIK, IKResult
+
+
+@pytest.fixture(scope="module")
+def arm4():
+    return ikml_gym.load_arm("arm4")
+
+
+def _tiny(arm, clustering="branch", regressor=None, n=3000, seed=0):
+    data, _ = make_ik_dataset(arm, n, seed=seed, progress=False)
+    if regressor is None:
+        regressor = default_regressor(seed, max_epochs=4).set_params(
+            hidden_layer_sizes=(32,), batch_size=200
+        )
+    return train_learned_ik(
+        arm, data["q"], data["features"], data["branch"], clustering=clustering,
+        regressor=regressor, seed=seed, progress=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(arm4):
+    model, report = _tiny(arm4)
+    return model, report
+
+
+@pytest.fixture(scope="module")
+def targets(arm4):
+    data, _ = make_ik_dataset(arm4, 200, seed=99, progress=False)
+    return data["features"]
+
+
+def test_encoding_round_trip():
+    q = np.random.default_rng(0).uniform(-np.pi, np.pi, (50, 4))
+    np.testing.assert_allclose(joints_from_outputs(joint_targets(q)), q, atol=1e-12)
+    f = np.array([[0.1, -0.2, 0.3, np.pi]])
+    x = ik_inputs(f)
+    assert x.shape == (1, 8)
+    np.testing.assert_allclose(x[0, 3:5], [0.0, -1.0], atol=1e-12)  # sin/cos psi: no seam
+
+
+def test_interface_shapes_and_no_calls(tiny, targets):
+    model, report = tiny
+    assert isinstance(model, ikml_gym.solvers.IKSolver)
+    assert model.numerical is False
+    assert model.n_clusters == 4 and report.cluster_sizes and sum(report.cluster_sizes) == 3000
+    res = model.solve(targets)
+    assert isinstance(res, IKResult)
+    assert res.q.shape == (200, 4) and res.success.shape == res.pos_err.shape == (200,)
+    assert np.all(model.arm.within_limits(res.q))
+    one = model.solve(targets[0])
+    assert one.q.shape == (4,) and np.ndim(one.pos_err) == 0
+    np.testing.assert_allclose(one.q, res.q[0], atol=1e-5)
+    assert model.calls == 0 and model.polish_calls == 0 and model.numerical_calls == 0
+    assert model.propose(targets).shape == (200, 4, 4)
+
+
+def test_best_of_clusters_is_the_minimum(tiny, targets):
+    model, _ = tiny
+    prop = model.propose(targets)
+    errs = [model.arm.pose_error(prop[:, k], targets) for k in range(4)]
+    score = np.stack([p / model.pos_tol + r / model.rot_tol for p, r in errs], axis=1)
+    res = model.solve(targets)
+    got = res.pos_err / model.pos_tol + res.rot_err / model.rot_tol
+    np.testing.assert_allclose(got, score.min(axis=1), rtol=1e-9)
+
+
+def test_polish_counts_numerical_calls(tiny, targets):
+    model, _ = tiny
+    raw = model.solve(targets)
+    polished_model = model.with_refine(3)
+    res = polished_model.solve(targets)
+    assert polished_model.calls == 0
+    assert polished_model.polish_calls == int(np.sum(~raw.success))
+    assert polished_model.numerical_calls == polished_model.polish_calls
+    assert np.mean(res.pos_err) < np.mean(raw.pos_err)  # DLS steps only accept improvements
+    polished_model.reset_calls()
+    assert polished_model.numerical_calls == 0
+
+
+def test_batched_matches_single(tiny, targets):
+    model, _ = tiny
+    batch = model.solve(targets[:5]).q
+    for i in range(5):
+        # float32 matmul kernels differ between batch sizes in the last bits
+        np.testing.assert_allclose(model.solve(targets[i]).q, batch[i], atol=1e-5)
+
+
+def test_save_load_round_trip(tiny, targets, tmp_path):
+    model, _ = tiny
+    weights, header = model.save(tmp_path / "m")
+    assert weights.suffix == ".safetensors" and header.suffix == ".json"
+    meta = json.loads(header.read_text())
+    assert meta["kind"] == "learned_ik" and meta["arm"] == "arm4" and meta["clustering"] == "branch"
+    loaded = load_ik(str(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.solve(targets).q, model.solve(targets).q)
+    also = ikml_gym.load_ik(str(weights))  # either file name works
+    np.testing.assert_array_equal(also.solve(targets).q, model.solve(targets).q)
+
+
+def test_kmeans_clustering_trains_and_saves(arm4, targets, tmp_path):
+    model, _report = _tiny(arm4, clustering="kmeans")
+    assert model.clustering == "kmeans" and model.centers.shape == (4, 8)
+    model.save(tmp_path / "k")
+    loaded = load_ik(tmp_path / "k")
+    np.testing.assert_array_equal(loaded.solve(targets).q, model.solve(targets).q)
+    np.testing.assert_array_equal(loaded.centers, model.centers)
+
+
+def test_other_regressor_trains_but_cannot_be_saved(arm4, targets, tmp_path):
+    from sklearn.linear_model import Ridge
+
+    model, _ = _tiny(arm4, regressor=Ridge(alpha=1.0), n=2000)
+    assert model.solve(targets).q.shape == (200, 4)
+    with pytest.raises(TypeError, match="only ReLU MLPRegressor"):
+        model.save(tmp_path / "ridge")
+
+
+def test_branch_clustering_needs_branch_ids(arm4):
+    data, _ = make_ik_dataset(arm4, 500, seed=0, progress=False)
+    with pytest.raises(ValueError, match="branch"):
+        train_learned_ik(arm4, data["q"], data["features"], None, progress=False)
+    with pytest.raises(ValueError, match="clustering"):
+        train_learned_ik(arm4, data["q"], data["features"], data["branch"], clustering="nope")
+
+
+def test_pose7_arm_is_refused(tiny):
+    model, _ = tiny
+    with pytest.raises(ValueError, match="pose4"):
+        LearnedIK(ikml_gym.load_arm("arm6"), model.nets)
+
+
+def test_mismatched_arm(tiny, tmp_path):
+    model, _ = tiny
+    model.save(tmp_path / "m")
+    with pytest.raises(ArmMismatchError):
+        load_ik(tmp_path / "m", arm=ikml_gym.load_arm("arm6"))
+    header = tmp_path / "m.json"
+    meta = json.loads(header.read_text())
+    meta["urdf_hash"] = "0" * 64
+    header.write_text(json.dumps(meta))
+    with pytest.raises(ArmMismatchError):
+        load_ik(tmp_path / "m")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "missing_json", "bad_json"])
+def test_damaged_file(tiny, tmp_path, damage):
+    model, _ = tiny
+    weights, header = model.save(tmp_path / "m")
+    if damage == "truncate":
+        data = weights.read_bytes()
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        data = bytearray(weights.read_bytes())
+        data[-10] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif damage == "missing_json":
+        header.unlink()
+    else:
+        header.write_text("{not json")
+    with pytest.raises(ModelFileError):
+        load_ik(tmp_path / "m")
+
+
+def test_hybrid_fallback_accounting(tiny, targets):
+    model, _ = tiny
+    raw = model.solve(targets)
+    fallback = DLSIK(model.arm, seed=0)
+    hybrid = HybridIK(model.with_refine(0), fallback)
+    res = hybrid.solve(targets)
+    assert fallback.calls == int(np.sum(~raw.success))  # only the failed guesses
+    assert hybrid.calls == fallback.calls
+    assert res.success.mean() >= raw.success.mean()
+    assert res.success.mean() > 0.95
+
+
+def test_unknown_shipped_name_is_clear():
+    with pytest.raises(ModelFileError, match="no pretrained learned IK"):
+        load_ik("arm6")
+
+
+@pytest.mark.skipif(
+    not pretrained_path("arm4").with_suffix(".safetensors").is_file(),
+    reason="pretrained arm4 model not built yet",
+)
+def test_shipped_model_accuracy():
+    model = ikml_gym.load_ik("arm4")
+    assert isinstance(model, LearnedIK) and model.arm.name == "arm4"
+    data, _ = make_ik_dataset(model.arm, 3000, seed=2024, progress=False)
+    res = model.solve(data["features"])
+    assert model.calls == 0
+    assert np.mean(res.pos_err) < 0.010  # metres; README reports the measured figure
+    polished = model.with_refine(3).solve(data["features"])
+    assert np.mean(polished.success) > 0.98
+
+
+def test_shipped_model_header():
+    ref = pretrained_path("arm4")
+    if not ref.with_suffix(".safetensors").is_file():
+        pytest.skip("pretrained arm4 model not built yet")
+    meta = json.loads(ref.with_suffix(".json").read_text())
+    assert meta["arm"] == "arm4" and meta["kind"] == "learned_ik"
+    assert meta["clustering"] == "branch" and meta["n_clusters"] == 4
+    assert meta["training"]["n_samples"] == 500_000 and meta["training"]["seed"] == 0
