@@ -229,23 +229,31 @@ class LearnedIK(IKSolver):
     def propose(self, features: object) -> np.ndarray:
         """Every cluster's proposal: (N, n_clusters, dof) radians within the joint limits."""
         f, _ = self.arm.check_features(features)
+        return self._propose(f)
+
+    def _propose(self, f: np.ndarray) -> np.ndarray:
         inputs = ik_inputs(f)
         q = np.stack([joints_from_outputs(net.predict(inputs)) for net in self.nets], axis=1)
         n, k, dof = q.shape
         return self.arm.wrap_to_limits(q.reshape(n * k, dof)).reshape(n, k, dof)
 
-    def _best(self, features: np.ndarray) -> np.ndarray:
-        proposals = self.propose(features)
+    def _best(self, features: np.ndarray) -> IKResult:
+        """The proposal with the lowest ``pos_err / pos_tol + rot_err / rot_tol``, measured."""
+        proposals = self._propose(features)
         n, k, dof = proposals.shape
         pos_err, rot_err = self.arm.pose_error(
             proposals.reshape(n * k, dof), np.repeat(features, k, axis=0)
         )
-        score = (pos_err / self.pos_tol + rot_err / self.rot_tol).reshape(n, k)
-        return proposals[np.arange(n), np.argmin(score, axis=1)]
+        pos_err, rot_err = pos_err.reshape(n, k), rot_err.reshape(n, k)
+        best = np.argmin(pos_err / self.pos_tol + rot_err / self.rot_tol, axis=1)
+        rows = np.arange(n)
+        pos_err, rot_err = pos_err[rows, best], rot_err[rows, best]
+        success = (pos_err < self.pos_tol) & (rot_err < self.rot_tol)
+        return IKResult(proposals[rows, best], success, pos_err, rot_err)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         # q0 is accepted for interface compatibility; the network does not need a seed.
-        res = self.evaluate(self._best(features), features)
+        res = self._best(features)
         if self.refine_steps > 0 and not np.all(res.success):
             bad = np.flatnonzero(~res.success)
             if self._dls is None:
