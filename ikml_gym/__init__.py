@@ -20,7 +20,9 @@ from .errors import (
     UnknownArmError,
     URDFError,
 )
+from .envs.registration import ENV_IDS, register_envs
 
+register_envs()
 
 
 def load_ik(name_or_path: str = "arm4"):  # -> LearnedIK
@@ -39,6 +41,7 @@ def load_classifier(name_or_path: str = "arm6"):  # -> FeasibilityClassifier
 
 
 __all__ = [
+    "ENV_IDS",
     "Arm",
     "ArmMismatchError",
     "DependencyNotInstalled",

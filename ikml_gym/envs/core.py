@@ -1,0 +1,270 @@
+"""``ArmTaskEnv``: a goal-conditioned Gymnasium env assembled from a sim, a robot and a task.
+
+The panda-gym split: :class:`~ikml_gym.envs.sim.BulletSim` owns the PyBullet
+client, :class:`~ikml_gym.envs.robot.ArmRobot` turns actions into joint targets
+(through its controller), :class:`~ikml_gym.envs.task.ReachTask` samples goals and
+scores them. This class only sequences them and builds observations and infos.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ..errors import InvalidInputError
+from .robot import ArmRobot, RobotState, features_and_kinv
+from .sim import BulletSim
+from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask
+
+
+class ArmTaskEnv(gym.Env):
+    """Goal-conditioned env from parts (see :class:`~ikml_gym.envs.reach.ArmReachEnv` for
+    the spaces, reward and info keys).
+
+    Args:
+        sim: the simulator (owned: closed by :meth:`close`).
+        robot: the robot in ``sim``.
+        task: the task.
+        classifier: optional feasibility classifier (``predict``) used to report
+            ``info["goal_class"]`` when the goal filter does not give it.
+        render_mode: ``None``, ``"rgb_array"`` or ``"human"``.
+        render_width, render_height: ``rgb_array`` image size, pixels.
+        owned: objects with ``close()`` made for this env (IK solvers), closed with it.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 25}
+
+    def __init__(
+        self,
+        sim: BulletSim,
+        robot: ArmRobot,
+        task: ReachTask,
+        classifier: Any = None,
+        render_mode: str | None = None,
+        render_width: int = 480,
+        render_height: int = 360,
+        owned: list[Any] | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+            )
+        self.sim = sim
+        self.robot = robot
+        self.task = task
+        self.arm = robot.arm
+        self.classifier = classifier
+        self.render_mode = render_mode
+        self.render_width = int(render_width)
+        self.render_height = int(render_height)
+        self._owned = list(owned or [])
+        self.metadata = {**type(self).metadata, "render_fps": int(round(1.0 / sim.dt))}
+
+        n_obs = 2 * self.arm.dof + self.arm.feature_dim + robot.controller.extra_obs_dim
+        goal = spaces.Box(-np.inf, np.inf, shape=(task.goal_dim,), dtype=np.float32)
+        self.observation_space = spaces.Dict(
+            {
+                "observation": spaces.Box(-np.inf, np.inf, shape=(n_obs,), dtype=np.float32),
+                "achieved_goal": goal,
+                "desired_goal": goal,
+            }
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(robot.action_dim,), dtype=np.float32)
+
+        self._marker = sim.create_marker(max(task.distance_threshold, 0.01), (0.1, 0.8, 0.2, 1.0))
+        self._goal_features = self.task.candidates(1, np.random.default_rng(0))[0]
+        self._goal_class = UNKNOWN_CLASS
+        self._state: RobotState | None = None
+        self._episode_calls = 0
+        self.ik_calls_total = 0
+        self._last_render = time.perf_counter()
+
+    # ------------------------------------------------------------- plug-ins
+    @property
+    def goal_filter(self) -> GoalFilter:
+        return self.task.goal_filter
+
+    def set_goal_filter(self, goal_filter: GoalFilter) -> None:
+        """Replace the goal filter (used by :class:`~ikml_gym.envs.wrappers.FeasibilityGoalFilter`)."""
+        self.task.goal_filter = goal_filter
+
+    def set_penalty(self, penalty: FeasibilityPenalty | None) -> None:
+        """Replace the feasibility penalty (used by :class:`~ikml_gym.envs.wrappers.FeasibilityPenalty`)."""
+        self.task.penalty = penalty
+
+    def _solvers(self) -> list[Any]:
+        return self.robot.controller.solvers() + self.task.goal_filter.solvers()
+
+    # -------------------------------------------------------------- episode
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode.
+
+        ``options={"goal": pose}`` sets the goal pose (feature_dim,) instead of sampling
+        one (no filter applied).
+        """
+        super().reset(seed=seed)
+        self._reseed_solvers()
+        state = self.robot.reset()
+        goal = None if options is None else options.get("goal")
+        if goal is None:
+            sample = self.task.sample_goal(self.np_random)
+            features, accepted, tries, calls, cls = (
+                sample.features, sample.accepted, sample.tries, sample.ik_calls, sample.goal_class,
+            )
+        else:
+            features, _ = self.arm.check_features(goal, "options['goal']")
+            if features.shape[0] != 1:
+                raise InvalidInputError("options['goal'] must be one pose (feature_dim,)")
+            features, accepted, tries, calls, cls = features[0], True, 0, 0, UNKNOWN_CLASS
+        if cls == UNKNOWN_CLASS and self.classifier is not None:
+            cls = int(np.asarray(self.classifier.predict(features[None, :])).reshape(-1)[0])
+        self._goal_features = np.asarray(features, dtype=np.float64)
+        self._goal_class = cls
+        calls += self.robot.controller.reset(state, self._goal_features)
+        self._episode_calls = calls
+        self.ik_calls_total += calls
+        self.sim.set_base_position(self._marker, self._goal_features[:3])
+        self._state = state
+        obs = self._obs(state)
+        info = self._info(obs, state, calls, ik_success=True, penalty=0.0)
+        info["goal_accepted"] = bool(accepted)
+        info["goal_tries"] = int(tries)
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply an action in [-1, 1] (out-of-range entries are clipped) for one control step.
+
+        Raises:
+            InvalidInputError: wrong shape, non-numeric, NaN or inf.
+        """
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        a = self._check_action(action)
+        cmd = self.robot.apply(a, self._state)
+        self.sim.step()
+        state = self.robot.state()
+        penalty = 0.0
+        if self.task.penalty is not None and self.task.penalty.weight > 0:
+            target = cmd.target_features
+            if target is None:
+                target = features_and_kinv(self.arm, cmd.q_target)[0]
+            penalty = self.task.penalty.flag(target)
+        self._episode_calls += cmd.ik_calls
+        self.ik_calls_total += cmd.ik_calls
+        self._state = state
+        obs = self._obs(state)
+        info = self._info(obs, state, cmd.ik_calls, cmd.ik_success, penalty)
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        terminated = bool(info["is_success"])
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, terminated, False, info
+
+    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """Reward of goals (goal_dim,) -> float32 0-d array, or (B, goal_dim) -> float32 (B,).
+
+        ``info``: one info dict or B of them (only ``feasibility_penalty`` is read).
+        Equal, bit for bit, to the reward ``step`` returned for the same goals.
+        """
+        return self.task.compute_reward(achieved_goal, desired_goal, info)
+
+    def compute_terminated(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """Success of goals (batched like :meth:`compute_reward`): episodes end on success."""
+        return self.task.is_success(achieved_goal, desired_goal)
+
+    def compute_truncated(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+        """Never truncated by the env itself (the ``TimeLimit`` of ``gymnasium.make`` does that)."""
+        return np.zeros(np.shape(achieved_goal)[:-1], dtype=bool)
+
+    # -------------------------------------------------------------- helpers
+    def _check_action(self, action: Any) -> np.ndarray:
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"action must be numeric with shape {self.action_space.shape}: {exc}") from exc
+        if a.shape != self.action_space.shape:
+            raise InvalidInputError(
+                f"action must have shape {self.action_space.shape}, got {a.shape}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise InvalidInputError(f"action contains NaN or inf: {a}")
+        return np.clip(a, -1.0, 1.0)
+
+    def _reseed_solvers(self) -> None:
+        """Give numerical solvers with their own restart generator a seed drawn from
+        ``self.np_random``, so seeded resets make ee rollouts and IK goal filtering reproducible."""
+        for solver in self._solvers():
+            for s in (solver, getattr(solver, "fallback", None)):
+                if s is not None and isinstance(getattr(s, "rng", None), np.random.Generator):
+                    s.rng = np.random.default_rng(int(self.np_random.integers(2**63)))
+
+    def _obs(self, state: RobotState) -> dict[str, np.ndarray]:
+        extra = self.robot.controller.extra_obs()
+        observation = np.concatenate([state.q, state.qdot, state.features, extra]).astype(np.float32)
+        return {
+            "observation": observation,
+            "achieved_goal": self.task.goal_of(state.features),
+            "desired_goal": self.task.goal_of(self._goal_features),
+        }
+
+    def _info(
+        self, obs: dict[str, np.ndarray], state: RobotState, calls: int, ik_success: bool, penalty: float
+    ) -> dict[str, Any]:
+        d_pos, d_rot = self.task.distances(obs["achieved_goal"], obs["desired_goal"])
+        success = (d_pos < self.task.distance_threshold) & (d_rot < self.task.angle_threshold)
+        return {
+            "is_success": bool(success),
+            "distance": float(d_pos),
+            "angle_error": float(d_rot),
+            "ik_calls": int(calls),
+            "ik_calls_episode": int(self._episode_calls),
+            "ik_success": bool(ik_success),
+            "goal_class": int(self._goal_class),
+            "kinv": float(state.kinv),
+            "feasibility_penalty": float(penalty),
+        }
+
+    @property
+    def goal_pose(self) -> np.ndarray:
+        """The episode's full goal pose (feature_dim,): the desired goal plus, for position
+        goals, the orientation sampled with it."""
+        return self._goal_features.copy()
+
+    # -------------------------------------------------------------- render
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: an (render_height, render_width, 3) uint8 image of the arm and the
+        goal marker (green sphere of radius ``distance_threshold``); ``human``: paces the
+        GUI to real time and returns None."""
+        if self.render_mode == "rgb_array":
+            return self.sim.render(
+                self.render_width,
+                self.render_height,
+                target=self.arm.reach_center,
+                distance=2.6 * self.arm.reach,
+            )
+        if self.render_mode == "human":
+            now = time.perf_counter()
+            wait = self.sim.dt - (now - self._last_render)
+            if wait > 0:
+                time.sleep(wait)
+            self._last_render = time.perf_counter()
+        return None
+
+    def close(self) -> None:
+        """Disconnect the PyBullet client and close the solvers this env made (idempotent)."""
+        for part in self._owned:
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
+        self._owned = []
+        self.sim.close()

@@ -1,0 +1,312 @@
+"""The robot part of an env: an :class:`~ikml_gym.Arm` in a :class:`BulletSim`, driven by a controller.
+
+The robot turns a clipped action in [-1, 1] into joint position targets through
+its *controller* (one of :class:`JointControl`, :class:`EEControl`,
+:class:`IKPriorControl`); the controller does the scaling. PyBullet's position
+motors track the targets with the joint efforts of the URDF as force limits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
+from .sim import BulletSim
+
+#: default start configurations (radians) of the shipped arms: well conditioned, ee in front
+HOME_Q = {
+    "arm4": (0.0, -0.3, 1.2, 0.9),
+    "arm6": (0.0, -1.2, 1.6, -1.9, -1.57, 0.0),
+}
+
+
+def home_configuration(arm: Arm) -> np.ndarray:
+    """The default start configuration: :data:`HOME_Q` for shipped arms, else the joint-box middle."""
+    if arm.name in HOME_Q and len(HOME_Q[arm.name]) == arm.dof:
+        return np.array(HOME_Q[arm.name], dtype=np.float64)
+    return arm.joint_limits.mean(axis=1)
+
+
+def features_and_kinv(arm: Arm, q: np.ndarray) -> tuple[np.ndarray, float]:
+    """Task features (feature_dim,) and kinv of one configuration (dof,), from one FK pass.
+
+    Equal to ``arm.fk_features(q)`` and ``arm.kinv(q)`` (a test checks it) at about
+    half their combined cost, which matters at every env step.
+    """
+    t, jac = kin.chain_fk(arm.chain, q[None, :], jacobian=True)
+    feats = arm._features_from_matrix(t)[0]
+    lin = jac[:, :3] / arm.reach
+    if arm.feature_kind == POSE4:
+        rows = [lin, kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])[:, None, :]]
+    else:
+        rows = [lin, jac[:, 3:]]
+    return feats, float(kin.inverse_condition(np.concatenate(rows, axis=1))[0])
+
+
+@dataclass
+class RobotState:
+    """Measured state after a control step: joints (dof,) rad, rad/s; ee features; kinv."""
+
+    q: np.ndarray
+    qdot: np.ndarray
+    features: np.ndarray
+    kinv: float
+
+
+@dataclass
+class Command:
+    """What a controller commanded this step.
+
+    Attributes:
+        q_target: (dof,) joint position targets, radians, within the limits.
+        target_features: the task-space target (feature_dim,) if the controller had one
+            (``ee``), else ``None`` (the FK of ``q_target`` is the commanded pose).
+        ik_calls: numerical IK calls spent on this command.
+        ik_success: whether the IK (if any) met its tolerances.
+    """
+
+    q_target: np.ndarray
+    target_features: np.ndarray | None = None
+    ik_calls: int = 0
+    ik_success: bool = True
+
+
+def _calls(solver: Any) -> int:
+    return int(getattr(solver, "calls", 0) or 0)
+
+
+class Controller(ABC):
+    """Maps a clipped action in [-1, 1] to joint targets; owns the action scaling."""
+
+    name: str = ""
+
+    def bind(self, arm: Arm, goal_type: str) -> None:
+        """Attach to an arm (called once by the robot)."""
+        self.arm = arm
+        self.goal_type = goal_type
+
+    @property
+    @abstractmethod
+    def action_dim(self) -> int:
+        """Width of the action vector."""
+
+    @property
+    def extra_obs_dim(self) -> int:
+        """Entries this controller appends to the ``observation`` vector."""
+        return 0
+
+    def extra_obs(self) -> np.ndarray:
+        return np.zeros(0)
+
+    def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
+        """Start an episode with goal pose (feature_dim,); returns numerical IK calls spent."""
+        return 0
+
+    @abstractmethod
+    def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
+        """Joint targets for ``action`` (already clipped) given the measured ``state`` and the
+        current motor targets ``q_target``."""
+
+    def solvers(self) -> list[Any]:
+        """IK solvers this controller calls (for reseeding and call accounting)."""
+        return []
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class JointControl(Controller):
+    """``control_type="joints"``: joint target = measured q + action * ``joint_step`` (rad)."""
+
+    name = "joints"
+
+    def __init__(self, joint_step: float = 0.1) -> None:
+        self.joint_step = float(joint_step)
+
+    @property
+    def action_dim(self) -> int:
+        return self.arm.dof
+
+    def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
+        return Command(state.q + action * self.joint_step)
+
+
+class EEControl(Controller):
+    """``control_type="ee"``: the action moves the end-effector target; IK every step.
+
+    The target is the measured ee pose moved by ``action[:3] * ee_step`` (metres,
+    base frame) and rotated by the rest of the action times ``rot_step`` (radians):
+    the tool pitch psi for pose4 arms (action width 4), a base-frame rotation vector
+    for pose7 arms (width 6). The orientation is part of the action even for
+    position goals, because IK needs a full pose and a fixed orientation would make
+    much of the workspace unreachable. ``solver.solve(target, q0=q)`` gives the joint
+    targets; where it fails (errors above its tolerances) the previous joint targets
+    are kept. Every solver call is counted through ``solver.calls``.
+    """
+
+    name = "ee"
+
+    def __init__(self, solver: Any, ee_step: float, rot_step: float = 0.15) -> None:
+        self.solver = solver
+        self.ee_step = float(ee_step)
+        self.rot_step = float(rot_step)
+
+    @property
+    def action_dim(self) -> int:
+        return 4 if self.arm.feature_kind == POSE4 else 6
+
+    def target(self, action: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The ee target features (feature_dim,) for ``action`` from the ee pose ``features``."""
+        out = features.copy()
+        out[:3] += action[:3] * self.ee_step
+        if self.arm.feature_kind == POSE4:
+            out[3] = kin.wrap_angle(np.array(out[3] + action[3] * self.rot_step))
+        else:
+            from scipy.spatial.transform import Rotation
+
+            rot = Rotation.from_rotvec(action[3:6] * self.rot_step) * Rotation.from_quat(out[3:])
+            out[3:] = kin.canonical_quat(rot.as_quat()[None])[0]
+        return out
+
+    def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
+        target = self.target(action, state.features)
+        before = _calls(self.solver)
+        res = self.solver.solve(target, q0=state.q)
+        calls = _calls(self.solver) - before
+        ok = bool(res.success)
+        return Command(np.asarray(res.q) if ok else q_target, target, calls, ok)
+
+    def solvers(self) -> list[Any]:
+        return [self.solver]
+
+
+class IKPriorControl(Controller):
+    """``control_type="ik_prior"``: joint target = prior IK solution of the goal + residual.
+
+    At reset the prior solves the episode's goal pose (the full pose, also for
+    position goals: the position goal is the position of a sampled full pose) from
+    the start configuration; each step the joint target is
+    ``q_prior + action * residual_scale`` (radians), so a zero action drives the
+    arm to the prior's solution. ``q_prior`` is appended to the observation, so
+    the dynamics stay Markov for HER relabelling.
+    """
+
+    name = "ik_prior"
+
+    def __init__(self, prior: Any, residual_scale: float = 0.25) -> None:
+        self.prior = prior
+        self.residual_scale = float(residual_scale)
+        self.q_prior: np.ndarray | None = None
+        self.prior_success = False
+
+    @property
+    def action_dim(self) -> int:
+        return self.arm.dof
+
+    @property
+    def extra_obs_dim(self) -> int:
+        return self.arm.dof
+
+    def extra_obs(self) -> np.ndarray:
+        return self.q_prior if self.q_prior is not None else np.zeros(self.arm.dof)
+
+    def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
+        before = _calls(self.prior)
+        res = self.prior.solve(goal_features, q0=state.q)
+        self.q_prior = np.clip(
+            np.asarray(res.q, dtype=np.float64), self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
+        )
+        self.prior_success = bool(res.success)
+        return _calls(self.prior) - before
+
+    def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
+        if self.q_prior is None:
+            raise RuntimeError("call reset() before step()")
+        return Command(self.q_prior + action * self.residual_scale)
+
+    def solvers(self) -> list[Any]:
+        return [self.prior]
+
+    def get_state(self) -> dict[str, Any]:
+        return {"q_prior": self.q_prior, "prior_success": self.prior_success}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.q_prior = state["q_prior"]
+        self.prior_success = state["prior_success"]
+
+
+@dataclass
+class ArmRobot:
+    """An arm loaded into ``sim`` and driven by ``controller``.
+
+    Joints are found by the names in ``arm.joint_names``; motor force limits are the
+    URDF efforts (100 N m where a joint declares none).
+    """
+
+    sim: BulletSim
+    arm: Arm
+    controller: Controller
+    goal_type: str = "position"
+    home_q: np.ndarray | None = None
+    body: int = field(init=False)
+    joints: list[int] = field(init=False)
+    forces: list[float] = field(init=False)
+    q_target: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.body = self.sim.load_urdf(self.arm.urdf_path)
+        info = self.sim.joint_info(self.body)
+        by_name = {j[1].decode(): j for j in info}
+        self.joints = [by_name[n][0] for n in self.arm.joint_names]
+        self.forces = [float(by_name[n][10]) if by_name[n][10] > 0 else 100.0 for n in self.arm.joint_names]
+        self.home_q = (
+            home_configuration(self.arm)
+            if self.home_q is None
+            else np.asarray(self.home_q, dtype=np.float64).reshape(self.arm.dof)
+        )
+        self.q_target = self.home_q.copy()
+        self.controller.bind(self.arm, self.goal_type)
+
+    @property
+    def action_dim(self) -> int:
+        return self.controller.action_dim
+
+    def reset(self) -> RobotState:
+        """Joints to the home configuration at rest, motors holding it."""
+        self.sim.reset_joints(self.body, self.joints, self.home_q)
+        self.set_targets(self.home_q)
+        return self.state()
+
+    def set_targets(self, q_target: np.ndarray) -> None:
+        lo, hi = self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
+        self.q_target = np.clip(q_target, lo, hi)
+        self.sim.position_control(self.body, self.joints, self.q_target, self.forces)
+
+    def apply(self, action: np.ndarray, state: RobotState) -> Command:
+        """Command joint targets for a clipped action; returns what was commanded."""
+        cmd = self.controller.command(action, state, self.q_target)
+        self.set_targets(cmd.q_target)
+        cmd.q_target = self.q_target
+        return cmd
+
+    def state(self) -> RobotState:
+        q, qdot = self.sim.joint_states(self.body, self.joints)
+        feats, kinv = features_and_kinv(self.arm, q)
+        return RobotState(q, qdot, feats, kinv)
+
+    def get_state(self) -> dict[str, Any]:
+        q, qdot = self.sim.joint_states(self.body, self.joints)
+        return {"q": q, "qdot": qdot, "q_target": self.q_target.copy(), "controller": self.controller.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.sim.set_joint_velocities(self.body, self.joints, state["q"], state["qdot"])
+        self.set_targets(state["q_target"])
+        self.controller.set_state(state["controller"])

@@ -1,0 +1,293 @@
+"""The task part of an env: goal sampling (with feasibility filters), success and reward.
+
+Goal sampling. Every episode samples a full goal *pose* (the arm's task features:
+``[x, y, z, psi]`` for arm4, ``[x, y, z, qx, qy, qz, qw]`` xyzw for arm6): the
+position uniform in a ball of ``goal_range * reach`` around ``arm.reach_center``,
+the orientation uniform (psi in (-pi, pi], or a uniform quaternion). Positions
+in that ball are nearly all reachable, but a random orientation at them often is
+not, so a goal filter decides which poses are kept:
+
+* :class:`NoGoalFilter` (``goal_filter="none"``): the first candidate.
+* :class:`IKGoalFilter` (``"ik"``, the baseline): candidates one at a time until the
+  numerical solver reaches one; every candidate costs one counted call.
+* :class:`ClassifierGoalFilter` (``"classifier"``): the first of a batch of candidates
+  the classifier calls reachable (optionally: and not near-singular); no IK calls.
+
+With ``goal_type="position"`` the desired goal is the position of that pose (the
+orientation is kept for the ``ik_prior`` controller, which solves the full pose);
+with ``"pose"`` the goal is the whole pose.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
+
+#: classifier classes (as in ``ikml_gym.data``): 0 unreachable, 1 near-singular, 2 adequate, 3 high
+UNREACHABLE, NEAR_SINGULAR = 0, 1
+#: info value of ``goal_class`` when no classifier is attached
+UNKNOWN_CLASS = -1
+
+
+def _calls(solver: Any) -> int:
+    return int(getattr(solver, "calls", 0) or 0)
+
+
+def check_same_arm(part: Any, arm: Arm, what: str) -> None:
+    """Raise if ``part`` (a solver or classifier) declares another arm than ``arm``."""
+    other = getattr(part, "arm", None)
+    if isinstance(other, Arm) and other.urdf_hash != arm.urdf_hash:
+        from ..errors import ArmMismatchError
+
+        raise ArmMismatchError(f"the {what} is for arm {other.name!r}, the env uses {arm.name!r}")
+
+
+# ------------------------------------------------------------------------ filters
+class GoalFilter(ABC):
+    """Decides which candidate goal poses an env may use."""
+
+    name: str = ""
+    #: candidates judged per call of :meth:`accept`
+    batch_size: int = 1
+
+    @abstractmethod
+    def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Judge (N, feature_dim) poses -> (keep (N,) bool, classes (N,) or None, IK calls)."""
+
+    def solvers(self) -> list[Any]:
+        return []
+
+
+class NoGoalFilter(GoalFilter):
+    """Keep every candidate."""
+
+    name = "none"
+
+    def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
+        return np.ones(len(features), dtype=bool), None, 0
+
+
+class IKGoalFilter(GoalFilter):
+    """Keep a candidate when the numerical ``solver`` reaches it (the baseline filter).
+
+    One candidate per call, so the calls counted are exactly what sampling a
+    reachable goal this way costs.
+    """
+
+    name = "ik"
+    batch_size = 1
+
+    def __init__(self, solver: Any) -> None:
+        self.solver = solver
+
+    def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
+        before = _calls(self.solver)
+        res = self.solver.solve(features)
+        return np.atleast_1d(np.asarray(res.success, dtype=bool)), None, _calls(self.solver) - before
+
+    def solvers(self) -> list[Any]:
+        return [self.solver]
+
+
+class ClassifierGoalFilter(GoalFilter):
+    """Keep a candidate the classifier calls reachable (class >= 1), or, with
+    ``exclude_near_singular``, well conditioned (class >= 2).
+
+    ``classifier`` is anything with ``predict((N, feature_dim)) -> (N,) int`` classes
+    (a ``FeasibilityClassifier``, a ``FeasibilityFilter``); its numerical calls, if
+    it has a ``calls`` counter, are counted.
+    """
+
+    name = "classifier"
+
+    def __init__(self, classifier: Any, exclude_near_singular: bool = False, batch_size: int = 32) -> None:
+        self.classifier = classifier
+        self.exclude_near_singular = bool(exclude_near_singular)
+        self.batch_size = int(batch_size)
+
+    def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        before = _calls(self.classifier)
+        classes = np.asarray(self.classifier.predict(features)).astype(np.int64).reshape(len(features))
+        lowest = NEAR_SINGULAR + 1 if self.exclude_near_singular else NEAR_SINGULAR
+        return classes >= lowest, classes, _calls(self.classifier) - before
+
+
+class FeasibilityPenalty:
+    """Reward term: ``weight`` per step whose commanded target the classifier puts in
+    ``classes`` (default: unreachable or near-singular).
+
+    The flag is stored in ``info["feasibility_penalty"]`` (0.0 or 1.0) and
+    ``compute_reward`` subtracts ``weight * flag``; the flag does not depend on the
+    goal, so HER relabelling keeps it correct.
+    """
+
+    def __init__(
+        self, classifier: Any, weight: float, classes: Sequence[int] = (UNREACHABLE, NEAR_SINGULAR)
+    ) -> None:
+        if not weight >= 0:
+            raise ValueError(f"penalty weight must be >= 0, got {weight}")
+        self.classifier = classifier
+        self.weight = float(weight)
+        self.classes = tuple(int(c) for c in classes)
+
+    def flag(self, features: np.ndarray) -> float:
+        """1.0 if the (feature_dim,) commanded pose is in a penalised class, else 0.0."""
+        cls = int(np.asarray(self.classifier.predict(features[None, :])).reshape(-1)[0])
+        return 1.0 if cls in self.classes else 0.0
+
+
+# --------------------------------------------------------------------------- task
+@dataclass
+class GoalSample:
+    """A sampled goal pose and what choosing it cost."""
+
+    features: np.ndarray
+    accepted: bool
+    tries: int
+    ik_calls: int
+    goal_class: int
+
+
+class ReachTask:
+    """Reach a goal pose: sampling, achieved/desired goal vectors, success, reward.
+
+    Args:
+        arm: the arm.
+        goal_type: ``"position"`` (goal (3,), metres) or ``"pose"`` (the arm's features:
+            (4,) ``[x, y, z, psi]`` or (7,) ``[x, y, z, qx, qy, qz, qw]`` xyzw).
+        reward_type: ``"sparse"`` (-1 until success, 0 at success) or ``"dense"``
+            (``-(d_pos + (distance_threshold / angle_threshold) * d_rot)``).
+        distance_threshold: success radius, metres.
+        angle_threshold: success angle (pose goals), radians.
+        goal_range: goal positions lie in a ball of ``goal_range * arm.reach``.
+        goal_filter: a :class:`GoalFilter`.
+        max_goal_tries: candidates tried before the last one is taken anyway
+            (``info["goal_accepted"]`` is then False).
+        penalty: an optional :class:`FeasibilityPenalty`.
+    """
+
+    def __init__(
+        self,
+        arm: Arm,
+        goal_type: str = "position",
+        reward_type: str = "sparse",
+        distance_threshold: float = 0.02,
+        angle_threshold: float = 0.1,
+        goal_range: float = 0.9,
+        goal_filter: GoalFilter | None = None,
+        max_goal_tries: int = 200,
+        penalty: FeasibilityPenalty | None = None,
+    ) -> None:
+        if goal_type not in ("position", "pose"):
+            raise ValueError(f"goal_type must be 'position' or 'pose', got {goal_type!r}")
+        if reward_type not in ("sparse", "dense"):
+            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
+        if not (distance_threshold > 0 and angle_threshold > 0 and 0 < goal_range):
+            raise ValueError("distance_threshold, angle_threshold and goal_range must be > 0")
+        self.arm = arm
+        self.goal_type = goal_type
+        self.reward_type = reward_type
+        self.distance_threshold = float(distance_threshold)
+        self.angle_threshold = float(angle_threshold)
+        self.goal_range = float(goal_range)
+        self.goal_filter = goal_filter if goal_filter is not None else NoGoalFilter()
+        self.max_goal_tries = int(max_goal_tries)
+        self.penalty = penalty
+        self.goal_dim = 3 if goal_type == "position" else arm.feature_dim
+
+    # ---------------------------------------------------------------- goals
+    def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, feature_dim) poses: positions uniform in the goal ball, orientations uniform."""
+        direction = rng.normal(size=(n, 3))
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+        radius = self.goal_range * self.arm.reach * np.cbrt(rng.random(n))
+        pos = self.arm.reach_center + direction * radius[:, None]
+        if self.arm.feature_kind == POSE4:
+            return np.column_stack([pos, rng.uniform(-np.pi, np.pi, n)])
+        quat = rng.normal(size=(n, 4))
+        quat /= np.maximum(np.linalg.norm(quat, axis=1, keepdims=True), 1e-12)
+        return np.column_stack([pos, kin.canonical_quat(quat)])
+
+    def sample_goal(self, rng: np.random.Generator) -> GoalSample:
+        """Draw candidates until the goal filter keeps one (at most ``max_goal_tries``)."""
+        tries, calls = 0, 0
+        cand = None
+        while tries < self.max_goal_tries:
+            n = min(self.goal_filter.batch_size, self.max_goal_tries - tries)
+            cand = self.candidates(n, rng)
+            keep, classes, c = self.goal_filter.accept(cand)
+            calls += c
+            hits = np.flatnonzero(keep)
+            if len(hits):
+                i = int(hits[0])
+                cls = UNKNOWN_CLASS if classes is None else int(classes[i])
+                return GoalSample(cand[i], True, tries + i + 1, calls, cls)
+            tries += n
+        cls = UNKNOWN_CLASS if classes is None else int(classes[-1])
+        return GoalSample(cand[-1], False, tries, calls, cls)
+
+    def goal_of(self, features: np.ndarray) -> np.ndarray:
+        """The goal vector (goal_dim,) float32 of a pose (feature_dim,)."""
+        return np.asarray(features[: self.goal_dim], dtype=np.float32)
+
+    # --------------------------------------------------------------- reward
+    def distances(self, achieved: np.ndarray, desired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Position error (metres) and orientation error (radians; 0 for position goals),
+        for goals (..., goal_dim); computed in float64."""
+        a = np.asarray(achieved, dtype=np.float64)
+        d = np.asarray(desired, dtype=np.float64)
+        if a.shape[-1] != self.goal_dim or d.shape[-1] != self.goal_dim:
+            raise ValueError(
+                f"goals must have a last dimension of {self.goal_dim}, got {a.shape} and {d.shape}"
+            )
+        d_pos = np.linalg.norm(a[..., :3] - d[..., :3], axis=-1)
+        if self.goal_type == "position":
+            return d_pos, np.zeros_like(d_pos)
+        if self.arm.feature_kind == POSE4:
+            return d_pos, np.abs(kin.wrap_angle(a[..., 3] - d[..., 3]))
+        qa, qd = a[..., 3:], d[..., 3:]
+        dot = np.abs(np.sum(qa * qd, axis=-1)) / np.maximum(
+            np.linalg.norm(qa, axis=-1) * np.linalg.norm(qd, axis=-1), 1e-12
+        )
+        return d_pos, 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
+
+    def is_success(self, achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
+        """bool, shape of the goals' batch dimensions."""
+        d_pos, d_rot = self.distances(achieved, desired)
+        return (d_pos < self.distance_threshold) & (d_rot < self.angle_threshold)
+
+    def compute_reward(
+        self, achieved: np.ndarray, desired: np.ndarray, info: Any
+    ) -> np.ndarray:
+        """Vectorised reward: goals (goal_dim,) -> float32 scalar array; (B, goal_dim) -> (B,).
+
+        ``info`` is one info dict, or a sequence / object array of B dicts (what
+        stable-baselines3's ``HerReplayBuffer`` passes); it is only read for the
+        feasibility penalty flag.
+        """
+        d_pos, d_rot = self.distances(achieved, desired)
+        if self.reward_type == "sparse":
+            success = (d_pos < self.distance_threshold) & (d_rot < self.angle_threshold)
+            reward = -(~success).astype(np.float64)
+        else:
+            reward = -(d_pos + (self.distance_threshold / self.angle_threshold) * d_rot)
+        if self.penalty is not None and self.penalty.weight > 0:
+            reward = reward - self.penalty.weight * _penalty_flags(info, reward.shape)
+        return np.asarray(reward, dtype=np.float32)
+
+
+def _penalty_flags(info: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``feasibility_penalty`` flags from one info dict or a batch of them."""
+    if info is None:
+        return np.zeros(shape)
+    if isinstance(info, Mapping):
+        return np.broadcast_to(float(info.get("feasibility_penalty", 0.0)), shape)
+    flags = np.array([float(i.get("feasibility_penalty", 0.0)) for i in np.ravel(info)])
+    return flags.reshape(shape) if flags.size == int(np.prod(shape)) else np.broadcast_to(flags, shape)
