@@ -67,8 +67,8 @@ def data_time(arm, n: int = 500_000) -> float:
     return time.perf_counter() - t0
 
 
-def raw_accuracy(model, feats: np.ndarray) -> dict[str, float]:
-    res = model.with_refine(0).solve(feats)
+def raw_accuracy(model, feats: np.ndarray, pitch_closure: bool = False) -> dict[str, float]:
+    res = model.with_refine(0, pitch_closure=pitch_closure).solve(feats)
     return {
         "pos_err_mean_m": float(res.pos_err.mean()),
         "pos_err_median_m": float(np.median(res.pos_err)),
@@ -140,12 +140,22 @@ def main() -> int:
     print(json.dumps(speed, indent=1))
     gen = data_time(model.arm)
     print(f"500,000-sample IK data: {gen:.2f} s")
-    comparison = {"branch": raw_accuracy(model, result["features"])}
+    comparison = {
+        "branch": raw_accuracy(model, result["features"]),
+        "branch + pitch closure": raw_accuracy(model, result["features"], True),
+    }
+    comparison["branch"]["training"] = model.info
     if args.kmeans:
         km = load_ik(args.kmeans)
         comparison["kmeans"] = raw_accuracy(km, result["features"])
+        comparison["kmeans + pitch closure"] = raw_accuracy(km, result["features"], True)
         comparison["kmeans"]["training"] = km.info
-    comparison["branch"]["training"] = model.info
+    for name, c in comparison.items():
+        print(
+            f"{name:>24}: mean {1e3 * c['pos_err_mean_m']:.2f} mm, median "
+            f"{1e3 * c['pos_err_median_m']:.2f} mm, p99 {1e3 * c['pos_err_p99_m']:.1f} mm, "
+            f"pitch {c['pitch_err_mean_deg']:.2f} deg, success {100 * c['success_rate']:.2f}%"
+        )
     checks = targets_check(rows, speed)
     for name, c in checks.items():
         print(f"{'MET ' if c['met'] else 'MISS'} {name}: {c['value']} (target {c['target']})")

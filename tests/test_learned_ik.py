@@ -228,3 +228,28 @@ def test_shipped_model_header():
     assert meta["arm"] == "arm4" and meta["kind"] == "learned_ik"
     assert meta["clustering"] == "branch" and meta["n_clusters"] == 4
     assert meta["training"]["n_samples"] == 500_000 and meta["training"]["seed"] == 0
+
+
+def test_pitch_closure_makes_pitch_exact(tiny, targets):
+    model, _ = tiny
+    closed = model.with_refine(0, pitch_closure=True)
+    res = closed.solve(targets)
+    assert np.max(res.rot_err) < 1e-9
+    assert closed.calls == 0 and closed.polish_calls == 0
+    assert model.pitch_closure is False  # the original is untouched
+
+
+def test_pitch_closure_refuses_other_chains(tiny, arm4, tmp_path):
+    model, _ = tiny
+    text = arm4.urdf_path.read_text()
+    bent = text.replace(
+        '<origin xyz="0 0 0.124" rpy="0 0 0"/>', '<origin xyz="0 0 0.124" rpy="0.3 0 0"/>'
+    )
+    assert bent != text
+    path = tmp_path / "bent.urdf"
+    path.write_text(bent)
+    other = ikml_gym.load_arm(str(path))
+    if other.feature_kind != "pose4":
+        pytest.skip("the bent arm is not treated as pose4")
+    with pytest.raises(ValueError, match="pitch_closure"):
+        LearnedIK(other, model.nets, pitch_closure=True)

@@ -162,6 +162,11 @@ class LearnedIK(IKSolver):
         centers: (n_clusters, 2 dof) KMeans centres in ``[sin q, cos q]`` space
             (kept for reference; inference asks every cluster).
         refine_steps: DLS iterations polishing guesses that miss the tolerances (0 = none).
+        pitch_closure: replace each proposal's last joint by ``psi - (q_2 + ... q_{dof-1})``
+            (exact algebra, not a numerical step). For yaw-pitch-...-pitch arms psi is the
+            sum of the pitch joints, so this makes the pitch error zero and leaves only the
+            regressor's error in the earlier joints; checked at construction. Off by
+            default: the plain model is the reference study's.
         pos_tol, rot_tol: success tolerances (m, rad).
         info: training metadata (saved in the header).
 
@@ -181,6 +186,7 @@ class LearnedIK(IKSolver):
         pos_tol: float = DEFAULT_POS_TOL,
         rot_tol: float = DEFAULT_ROT_TOL,
         info: dict[str, Any] | None = None,
+        pitch_closure: bool = False,
     ) -> None:
         super().__init__(arm, pos_tol=pos_tol, rot_tol=rot_tol)
         if arm.feature_kind != POSE4:
@@ -201,6 +207,15 @@ class LearnedIK(IKSolver):
         self.info: dict[str, Any] = dict(info or {})
         self.polish_calls = 0
         self._dls: DLSIK | None = None
+        self.pitch_closure = bool(pitch_closure)
+        if self.pitch_closure:
+            q = arm.random_q(16, np.random.default_rng(0))
+            gap = kin.wrap_angle(arm.fk_features(q)[:, 3] - q[:, 1:].sum(axis=1))
+            if np.max(np.abs(gap)) > 1e-9:
+                raise ValueError(
+                    f"pitch_closure needs psi = q_2 + ... + q_dof; arm {arm.name!r} is not "
+                    "a yaw-pitch-...-pitch chain"
+                )
 
     # ------------------------------------------------------------------ properties
     @property
@@ -218,11 +233,13 @@ class LearnedIK(IKSolver):
         super().reset_calls()
         self.polish_calls = 0
 
-    def with_refine(self, refine_steps: int) -> LearnedIK:
-        """A solver sharing these networks with another ``refine_steps`` (own counters)."""
+    def with_refine(self, refine_steps: int, pitch_closure: bool | None = None) -> LearnedIK:
+        """A solver sharing these networks with other ``refine_steps`` (and, given,
+        ``pitch_closure``); its counters start at zero."""
+        closure = self.pitch_closure if pitch_closure is None else pitch_closure
         return LearnedIK(
             self.arm, self.nets, self.clustering, self.centers, refine_steps,
-            self.pos_tol, self.rot_tol, self.info,
+            self.pos_tol, self.rot_tol, self.info, closure,
         )  # fmt: skip
 
     # -------------------------------------------------------------------- inference
@@ -235,6 +252,8 @@ class LearnedIK(IKSolver):
         inputs = ik_inputs(f)
         q = np.stack([joints_from_outputs(net.predict(inputs)) for net in self.nets], axis=1)
         n, k, dof = q.shape
+        if self.pitch_closure:
+            q[:, :, -1] = kin.wrap_angle(f[:, 3, None] - q[:, :, 1:-1].sum(axis=2))
         return self.arm.wrap_to_limits(q.reshape(n * k, dof)).reshape(n, k, dof)
 
     def _best(self, features: np.ndarray) -> IKResult:
@@ -311,7 +330,7 @@ class LearnedIK(IKSolver):
             path: file stem or either file.
             arm: the arm to check the model against; by default the shipped arm named
                 in the header.
-            kwargs: ``refine_steps``, ``pos_tol``, ``rot_tol``.
+            kwargs: ``refine_steps``, ``pos_tol``, ``rot_tol``, ``pitch_closure``.
 
         Raises:
             ModelFileError: missing, truncated or damaged files, or an unexpected layout.
@@ -375,6 +394,7 @@ class LearnedIK(IKSolver):
         return (
             f"LearnedIK(arm={self.arm.name!r}, clustering={self.clustering!r}, "
             f"n_clusters={self.n_clusters}, refine_steps={self.refine_steps}, "
+            f"pitch_closure={self.pitch_closure}, "
             f"polish_calls={self.polish_calls})"
         )
 

@@ -12,6 +12,9 @@ success (< 1 mm, < 1 deg) | total time (s) | time per sample (ms) | numerical ca
 * The learned, polished, hybrid and analytic rows use every test target; the
   PyBullet and DLS rows use the first ``n_numerical`` of them (they are slow,
   one pose at a time); the ``n`` column says which.
+* "pitch closure" rows set the last joint to ``psi - (q_2 + q_3)`` after the
+  network (exact algebra for yaw-pitch-pitch-pitch arms, see ``LearnedIK``);
+  they show how much of the raw error is the pitch error of the last joint.
 * Numerical calls are read from the solvers' counters (``calls``, plus the
   learned model's ``polish_calls``), never computed by formula.
 """
@@ -103,6 +106,10 @@ def evaluate_ik(
     hybp_learned = model.with_refine(refine_steps)
     hybp_fallback = PyBulletIK(arm)
     hybrid_polish = HybridIK(hybp_learned, hybp_fallback)
+    closed = model.with_refine(0, pitch_closure=True)
+    hybc_learned = model.with_refine(0, pitch_closure=True)
+    hybc_fallback = PyBulletIK(arm)
+    hybrid_closed = HybridIK(hybc_learned, hybc_fallback)
     pb_tuned = PyBulletIK(arm)
     pb_default = PyBulletIK.pybullet_defaults(arm)
     dls = DLSIK(arm)
@@ -111,10 +118,14 @@ def evaluate_ik(
         (f"learned (clustered, {k})", raw, feats, lambda: raw.numerical_calls),
         (f"learned + polish (<= {refine_steps} DLS steps)", polished, feats,
          lambda: polished.numerical_calls),
+        (f"learned + pitch closure (clustered, {k})", closed, feats,
+         lambda: closed.numerical_calls),
         ("HybridIK (learned -> PyBulletIK tuned)", hybrid, feats,
          lambda: hyb_learned.numerical_calls + hyb_fallback.calls),
         ("HybridIK (learned + polish -> PyBulletIK tuned)", hybrid_polish, feats,
          lambda: hybp_learned.numerical_calls + hybp_fallback.calls),
+        ("HybridIK (learned + pitch closure -> PyBulletIK tuned)", hybrid_closed, feats,
+         lambda: hybc_learned.numerical_calls + hybc_fallback.calls),
         ("PyBulletIK tuned", pb_tuned, sub, None),
         ("PyBulletIK defaults", pb_default, sub, None),
         ("DLSIK", dls, sub, None),
@@ -127,7 +138,7 @@ def evaluate_ik(
             rows.append(row)
             errors[name] = err
     finally:
-        for s in (hyb_fallback, hybp_fallback, pb_tuned, pb_default):
+        for s in (hyb_fallback, hybp_fallback, hybc_fallback, pb_tuned, pb_default):
             s.close()
     meta = {
         "arm": arm.name,
@@ -195,7 +206,7 @@ def plot_eval(result: dict[str, Any], folder: str | Path) -> list[Path]:
     count, _, _ = np.histogram2d(r, z, bins=[xe, ye])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = plt.subplots(figsize=(5, 6.5))
     im = ax.imshow(
         1e3 * mean.T, origin="lower", extent=[xe[0], xe[-1], ye[0], ye[-1]],
         aspect="equal", cmap="viridis",
