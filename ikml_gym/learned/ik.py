@@ -473,6 +473,17 @@ def default_regressor(seed: int = 0, max_epochs: int = 80) -> Any:
     )
 
 
+def _drop_step_size(mlp: Any, factor: float) -> None:
+    """Divide the step size of a fitted MLPRegressor's optimizer by ``factor``.
+
+    Adam recomputes ``learning_rate`` from ``learning_rate_init`` every step (bias
+    correction), so the latter is what must change; SGD uses ``learning_rate``.
+    """
+    opt = mlp._optimizer  # private, but the only handle on the live optimizer
+    opt.learning_rate_init = float(opt.learning_rate_init) / factor
+    opt.learning_rate = float(opt.learning_rate) / factor
+
+
 def _fit_mlp_epochs(
     mlp: Any,
     x: np.ndarray,
@@ -514,7 +525,7 @@ def _fit_mlp_epochs(
                     break
                 drops += 1
                 stall = 0
-                mlp._optimizer.learning_rate /= 4.0  # Adam's step size (private but stable)
+                _drop_step_size(mlp, 4.0)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(
