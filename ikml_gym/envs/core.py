@@ -16,9 +16,13 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import InvalidInputError
-from .robot import ArmRobot, RobotState, features_and_kinv
+from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask
+
+
+#: joint speeds in the observation are clipped to this, rad/s
+MAX_JOINT_SPEED = 50.0
 
 
 class ArmTaskEnv(gym.Env):
@@ -64,18 +68,10 @@ class ArmTaskEnv(gym.Env):
         self._owned = list(owned or [])
         self.metadata = {**type(self).metadata, "render_fps": int(round(1.0 / sim.dt))}
 
-        n_obs = 2 * self.arm.dof + self.arm.feature_dim + robot.controller.extra_obs_dim
-        goal = spaces.Box(-np.inf, np.inf, shape=(task.goal_dim,), dtype=np.float32)
-        self.observation_space = spaces.Dict(
-            {
-                "observation": spaces.Box(-np.inf, np.inf, shape=(n_obs,), dtype=np.float32),
-                "achieved_goal": goal,
-                "desired_goal": goal,
-            }
-        )
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(robot.action_dim,), dtype=np.float32)
+        self._make_spaces()
 
         self._marker = sim.create_marker(max(task.distance_threshold, 0.01), (0.1, 0.8, 0.2, 1.0))
+        sim.create_floor(1.1 * self.arm.reach, (0.82, 0.84, 0.86, 1.0))
         self._goal_features = self.task.candidates(1, np.random.default_rng(0))[0]
         self._goal_class = UNKNOWN_CLASS
         self._state: RobotState | None = None
@@ -83,7 +79,43 @@ class ArmTaskEnv(gym.Env):
         self.ik_calls_total = 0
         self._last_render = time.perf_counter()
 
+    def _make_spaces(self) -> None:
+        arm = self.arm
+        # every pose the arm or the goal sampler can produce lies in this box
+        radius = 1.05 * max(1.0, self.task.goal_range) * arm.reach
+        pose_lo = np.concatenate([arm.reach_center - radius, np.full(arm.feature_dim - 3, -np.pi)])
+        pose_hi = np.concatenate([arm.reach_center + radius, np.full(arm.feature_dim - 3, np.pi)])
+        if arm.feature_dim == 7:
+            pose_lo[3:], pose_hi[3:] = -1.0, 1.0
+        lim_lo, lim_hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
+        vel = np.full(arm.dof, MAX_JOINT_SPEED)
+        extra = self.robot.controller.extra_obs_dim  # q_prior of ik_prior: joint limits
+        lo = np.concatenate([lim_lo, -vel, pose_lo, lim_lo[:extra]])
+        hi = np.concatenate([lim_hi, vel, pose_hi, lim_hi[:extra]])
+        g = self.task.goal_dim
+        goal = spaces.Box(pose_lo[:g].astype(np.float32), pose_hi[:g].astype(np.float32), dtype=np.float32)
+        self.observation_space = spaces.Dict(
+            {
+                "observation": spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32),
+                "achieved_goal": goal,
+                "desired_goal": goal,
+            }
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.robot.action_dim,), dtype=np.float32)
+
     # ------------------------------------------------------------- plug-ins
+    def set_controller(self, controller: Controller) -> None:
+        """Replace the controller (used by :class:`~ikml_gym.envs.wrappers.IKPriorWrapper`);
+        the action and observation spaces follow it. Call ``reset`` afterwards."""
+        controller.bind(self.arm, self.task.goal_type)
+        self.robot.controller = controller
+        self._make_spaces()
+        self._state = None
+
+    def adopt(self, part: Any) -> None:
+        """Close ``part`` (e.g. a solver a wrapper made) together with this env."""
+        self._owned.append(part)
+
     @property
     def goal_filter(self) -> GoalFilter:
         return self.task.goal_filter
@@ -210,7 +242,8 @@ class ArmTaskEnv(gym.Env):
 
     def _obs(self, state: RobotState) -> dict[str, np.ndarray]:
         extra = self.robot.controller.extra_obs()
-        observation = np.concatenate([state.q, state.qdot, state.features, extra]).astype(np.float32)
+        qdot = np.clip(state.qdot, -MAX_JOINT_SPEED, MAX_JOINT_SPEED)
+        observation = np.concatenate([state.q, qdot, state.features, extra]).astype(np.float32)
         return {
             "observation": observation,
             "achieved_goal": self.task.goal_of(state.features),
@@ -249,8 +282,8 @@ class ArmTaskEnv(gym.Env):
             return self.sim.render(
                 self.render_width,
                 self.render_height,
-                target=self.arm.reach_center,
-                distance=2.6 * self.arm.reach,
+                target=self._camera_target(),
+                distance=2.0 * self.arm.reach,
             )
         if self.render_mode == "human":
             now = time.perf_counter()
@@ -259,6 +292,9 @@ class ArmTaskEnv(gym.Env):
                 time.sleep(wait)
             self._last_render = time.perf_counter()
         return None
+
+    def _camera_target(self) -> np.ndarray:
+        return self.arm.reach_center + np.array([0.0, 0.0, 0.3 * self.arm.reach])
 
     def close(self) -> None:
         """Disconnect the PyBullet client and close the solvers this env made (idempotent)."""

@@ -124,12 +124,16 @@ class ArmReachEnv(ArmTaskEnv):
           or a wrong shape raise ``InvalidInputError``. n = dof for ``joints`` and
           ``ik_prior``; 4 (arm4: dx, dy, dz, dpsi) or 6 (arm6: dx, dy, dz, rotation
           vector) for ``ee``.
-        * ``observation["observation"]``: ``[q (dof) rad, qdot (dof) rad/s, ee pose
+        * ``observation["observation"]``: ``[q (dof) rad, qdot (dof) rad/s (clipped to
+          +-50), ee pose
           (4: x, y, z m, psi rad | 7: x, y, z m, qx, qy, qz, qw xyzw)]``, plus the
           prior's joint solution ``q_prior`` (dof) for ``ik_prior``.
         * ``achieved_goal`` / ``desired_goal``: (3,) position, metres, base frame; with
           ``goal_type="pose"`` the arm's pose features, (4,) ``[x, y, z, psi]`` or (7,)
           ``[x, y, z, qx, qy, qz, qw]`` (xyzw, qw >= 0).
+        * Bounds: joint limits for angles, a box of half-width 1.05 x reach (x goal_range
+          if larger) around the first joint for positions, [-pi, pi] for psi, [-1, 1]
+          for quaternion entries.
 
     Control (``control_type``):
         * ``joints``: joint targets = measured q + action * ``joint_step`` (0.1 rad).
@@ -315,7 +319,7 @@ class ArmReachEnv(ArmTaskEnv):
             import pybullet
 
             pybullet.resetDebugVisualizerCamera(
-                2.6 * the_arm.reach, 45.0, -25.0, the_arm.reach_center.tolist(), physicsClientId=sim.client
+                2.0 * the_arm.reach, 45.0, -25.0, self._camera_target().tolist(), physicsClientId=sim.client
             )
 
     # ---------------------------------------------------------------- pickle

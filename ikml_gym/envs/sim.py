@@ -137,6 +137,23 @@ class BulletSim:
             physicsClientId=c,
         )
 
+    def create_floor(self, half_size: float, rgba: tuple[float, float, float, float]) -> int:
+        """A visual-only square floor tile just below z = 0 (the arm can pass through it)."""
+        c = self._check()
+        shape = self._p.createVisualShape(
+            self._p.GEOM_BOX,
+            halfExtents=[float(half_size), float(half_size), 0.001],
+            rgbaColor=list(rgba),
+            physicsClientId=c,
+        )
+        return self._p.createMultiBody(
+            baseMass=0.0,
+            baseCollisionShapeIndex=-1,
+            baseVisualShapeIndex=shape,
+            basePosition=[0.0, 0.0, -0.002],
+            physicsClientId=c,
+        )
+
     def set_base_position(self, body: int, position: np.ndarray) -> None:
         self._p.resetBasePositionAndOrientation(
             body, [float(v) for v in position], [0.0, 0.0, 0.0, 1.0], physicsClientId=self._check()
