@@ -135,6 +135,50 @@ def _apply_fixed(
     return cols, pos
 
 
+def fk_columns(
+    chain: Chain, qt: np.ndarray, jacobian: bool = False
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """FK in component-major layout, the form the batched solvers iterate in.
+
+    Args:
+        chain: the chain.
+        qt: joint values transposed, (dof, N).
+        jacobian: also return each joint's world position and axis.
+
+    Returns:
+        ``(pos, cols, joint_pos, joint_axis)``: the end-effector position (3, N), the
+        three columns of its rotation matrix, each (3, N), and (with ``jacobian``)
+        per joint its origin (3, N) and unit axis (3, N) in the base frame (empty
+        lists otherwise).
+    """
+    n = qt.shape[1]
+    steps, (tip_rot, tip_trans) = chain._plan  # type: ignore[attr-defined]
+    cols = [np.zeros((3, n)) for _ in range(3)]
+    for j in range(3):
+        cols[j][j] = 1.0
+    pos = np.zeros((3, n))
+    joint_pos: list[np.ndarray] = []
+    joint_axis: list[np.ndarray] = []
+    for i, (rot_terms, trans, k, sign, jtype) in enumerate(steps):
+        cols, pos = _apply_fixed(cols, pos, rot_terms, trans)
+        if jacobian:
+            joint_pos.append(pos)
+            joint_axis.append(cols[k] if sign > 0 else -cols[k])
+        if jtype == REVOLUTE:
+            a, b = (k + 1) % 3, (k + 2) % 3  # rot @ Rot_k(t): columns a and b turn by t
+            c, s = np.cos(qt[i]), np.sin(qt[i])
+            if sign < 0:
+                s = -s
+            ca, cb = cols[a], cols[b]
+            cols = list(cols)
+            cols[a] = c * ca + s * cb
+            cols[b] = c * cb - s * ca
+        else:
+            pos = pos + (sign * qt[i]) * cols[k]
+    cols, pos = _apply_fixed(cols, pos, tip_rot, tip_trans)
+    return pos, cols, joint_pos, joint_axis
+
+
 def chain_fk(
     chain: Chain, q: np.ndarray, jacobian: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -144,30 +188,7 @@ def chain_fk(
     end-effector origin in the base frame; otherwise ``None``.
     """
     n = q.shape[0]
-    steps, (tip_rot, tip_trans) = chain._plan  # type: ignore[attr-defined]
-    # rotation as three (3, N) column arrays, position as (3, N)
-    cols = [np.zeros((3, n)) for _ in range(3)]
-    for j in range(3):
-        cols[j][j] = 1.0
-    pos = np.zeros((3, n))
-    qt = np.ascontiguousarray(q.T)
-    if jacobian:
-        joint_pos, joint_axis = [], []
-    for i, (rot_terms, trans, k, sign, jtype) in enumerate(steps):
-        cols, pos = _apply_fixed(cols, pos, rot_terms, trans)
-        if jacobian:
-            joint_pos.append(pos)
-            joint_axis.append(cols[k] if sign > 0 else -cols[k])
-        if jtype == REVOLUTE:
-            a, b = (k + 1) % 3, (k + 2) % 3  # rot @ Rot_k(t): (a, b) columns turn by t
-            c, s = np.cos(qt[i]), np.sin(qt[i]) * sign
-            ca, cb = cols[a], cols[b]
-            cols = list(cols)
-            cols[a] = c * ca + s * cb
-            cols[b] = c * cb - s * ca
-        else:
-            pos = pos + (sign * qt[i]) * cols[k]
-    cols, pos = _apply_fixed(cols, pos, tip_rot, tip_trans)
+    pos, cols, joint_pos, joint_axis = fk_columns(chain, np.ascontiguousarray(q.T), jacobian)
     out = np.empty((n, 4, 4))
     out[:, :3, :] = np.stack(cols + [pos], axis=1).transpose(2, 0, 1)
     out[:, 3, :3] = 0.0
@@ -175,9 +196,8 @@ def chain_fk(
     if not jacobian:
         return out, None
     jac = np.zeros((n, 6, chain.dof))
-    for i, (_, _, _, _, jtype) in enumerate(steps):
-        w = joint_axis[i]
-        if jtype == REVOLUTE:
+    for i, w in enumerate(joint_axis):
+        if chain.types[i] == REVOLUTE:
             r = pos - joint_pos[i]
             jac[:, 0, i] = w[1] * r[2] - w[2] * r[1]
             jac[:, 1, i] = w[2] * r[0] - w[0] * r[2]

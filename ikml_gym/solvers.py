@@ -217,120 +217,302 @@ class AnalyticIK(IKSolver):
 
 
 # ------------------------------------------------------------------------------ DLS
-def _task_error(arm: Arm, t: np.ndarray, target: np.ndarray, target_rot: np.ndarray | None):
-    """Unitless task error (N, m): position / reach, then rotation (rad) or psi (rad)."""
-    pos_e = (target[:, :3] - t[:, :3, 3]) / arm.reach
-    if arm.feature_kind == POSE4:
-        psi_e = kin.wrap_angle(target[:, 3] - kin.tool_pitch(t[:, :3, :3]))
-        return np.column_stack([pos_e, psi_e])
-    # 0.5 * sum_i r_i x r_target_i: the rotation-error vector, exact in direction, |.| = sin(angle)
-    rot = t[:, :3, :3]
-    rot_e = 0.5 * np.cross(rot, target_rot, axisa=1, axisb=1, axisc=1).sum(axis=2)
-    return np.column_stack([pos_e, rot_e])
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of (3, N) component-major vectors."""
+    return np.stack(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    )
+
+
+def _spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve a[:, :, n] x[:, n] = b[:, n] for SPD (m, m, N) by a vectorised Cholesky."""
+    m = a.shape[0]
+    chol = [[None] * m for _ in range(m)]
+    for j in range(m):
+        d = a[j, j] - sum(chol[j][k] ** 2 for k in range(j)) if j else a[j, j]
+        chol[j][j] = np.sqrt(np.maximum(d, 1e-300))
+        inv = 1.0 / chol[j][j]
+        for i in range(j + 1, m):
+            s = a[i, j] - sum(chol[i][k] * chol[j][k] for k in range(j)) if j else a[i, j]
+            chol[i][j] = s * inv
+    y = [None] * m
+    for i in range(m):
+        s = b[i] - sum(chol[i][k] * y[k] for k in range(i)) if i else b[i]
+        y[i] = s / chol[i][i]
+    x = [None] * m
+    for i in reversed(range(m)):
+        s = y[i] - sum(chol[k][i] * x[k] for k in range(i + 1, m)) if i < m - 1 else y[i]
+        x[i] = s / chol[i][i]
+    return np.stack(x)
 
 
 class DLSIK(IKSolver):
     """Batched damped-least-squares (Levenberg-Marquardt) IK in numpy, multi-start.
 
-    Each iteration takes ``dq = J^T (J J^T + lam^2 I)^-1 e`` on the unitless task
-    error, accepts it only if the error drops (then lam shrinks, else it grows),
-    and wraps/clips into the joint limits. Poses that have not converged after
-    ``max_iters`` restart from a random configuration, up to ``restarts`` times;
-    only the unconverged poses are carried from one iteration to the next.
+    Every pose iterates ``q += J^T (J J^T + lam^2 I)^-1 e`` on the unitless task
+    error ``e`` (position / reach; the rotation's axis-angle vector, or the psi
+    error for pose4 arms), the step capped at ``max_step`` rad per joint and the
+    result wrapped/clipped into the joint limits. The damping follows the error,
+    ``lam^2 = damping^2 + |e|^2``: strong far from the target, near Gauss-Newton
+    (quadratic convergence) close to it.
+
+    A start that has not converged (errors below 1% of the success tolerances)
+    after ``max_iters`` iterations is replaced by a fresh random configuration,
+    at most ``restarts`` times per pose. Restarts happen row by row inside one
+    batch, so converged poses leave the batch and only failures cost more work.
 
     Args:
         arm: the arm.
         max_iters: iterations per start.
-        restarts: random restarts after the first start.
-        damping: initial lam.
-        seed: seed of the restart generator.
+        restarts: random restarts per pose after the first start.
+        damping: the damping floor (unitless).
+        max_step: largest joint step per iteration (rad, or m for prismatic joints).
+        seed: seed of the start/restart generator.
     """
 
     def __init__(
         self,
         arm: Arm,
-        max_iters: int = 30,
-        restarts: int = 8,
+        max_iters: int = 10,
+        restarts: int = 20,
         damping: float = 1e-2,
+        max_step: float = 1.0,
         seed: int | None = 0,
         **kwargs: float,
     ) -> None:
         super().__init__(arm, **kwargs)
+        if max_iters < 1 or restarts < 0 or damping < 0 or max_step <= 0:
+            raise ValueError("need max_iters >= 1, restarts >= 0, damping >= 0, max_step > 0")
         self.max_iters = int(max_iters)
         self.restarts = int(restarts)
         self.damping = float(damping)
+        self.max_step = float(max_step)
         self.rng = np.random.default_rng(seed)
-        # converge well inside the success tolerances so the reported errors are tiny
-        self._conv_pos = 0.01 * self.pos_tol / arm.reach
-        self._conv_rot = 0.01 * self.rot_tol
+        # a start has converged at half the success tolerances; one final polishing
+        # step then brings most errors far below them (Newton converges quadratically)
+        self._conv_pos = 0.5 * self.pos_tol / arm.reach
+        self._conv_rot = 0.5 * self.rot_tol
+        lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
+        self._lo, self._hi = lo[:, None], hi[:, None]
+        self._full = (arm.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        self.seed_pool = 8  # random starts are the best of this many by FK error
+        self._restart_seeds = 2
+        self.chunk = 4096  # poses iterated together (larger batches fall out of cache)
+        self._min_batch = 256  # below this many candidates, restart with several seeds
+        self._patience = 8
+        self._err_damp = 0.01
+        self._far = 1e-2
 
-    def _converged(self, e: np.ndarray) -> np.ndarray:
-        return (np.linalg.norm(e[:, :3], axis=1) < self._conv_pos) & (
-            np.linalg.norm(e[:, 3:], axis=1) < self._conv_rot
+    # -- one linearisation, component-major: q (dof, N), targets (k, N)
+    def _error_jacobian(
+        self, qt: np.ndarray, tpos: np.ndarray, tgt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Task error (m, N) and task Jacobian (m, dof, N) at (dof, N) joint values.
+
+        ``tgt`` is the target psi (1, N) for pose4 arms, else the target rotation's
+        columns stacked (9, N).
+        """
+        arm = self.arm
+        inv_reach = 1.0 / arm.reach
+        pos, cols, jpos, jaxis = kin.fk_columns(arm.chain, qt, jacobian=True)
+        dof, n = qt.shape
+        pose4 = arm.feature_kind == POSE4
+        m = 4 if pose4 else 6
+        err = np.empty((m, n))
+        err[:3] = (tpos - pos) * inv_reach
+        jac = np.empty((m, dof, n))
+        for i in range(dof):
+            w = jaxis[i]
+            if arm.chain.types[i] == kin.REVOLUTE:
+                r = (pos - jpos[i]) * inv_reach
+                jac[0, i] = w[1] * r[2] - w[2] * r[1]
+                jac[1, i] = w[2] * r[0] - w[0] * r[2]
+                jac[2, i] = w[0] * r[1] - w[1] * r[0]
+            else:
+                jac[:3, i] = w * inv_reach
+            if not pose4:
+                jac[3:, i] = w if arm.chain.types[i] == kin.REVOLUTE else 0.0
+        if pose4:
+            r20, r22 = cols[0][2], cols[2][2]
+            err[3] = kin.wrap_angle(tgt[0] - np.arctan2(-r20, r22))
+            wx = np.stack([jaxis[i][0] for i in range(dof)])
+            wy = np.stack([jaxis[i][1] for i in range(dof)])
+            wx[arm.chain.types != kin.REVOLUTE] = 0.0
+            wy[arm.chain.types != kin.REVOLUTE] = 0.0
+            d20 = -wy * cols[0][0] + wx * cols[0][1]
+            d22 = -wy * cols[2][0] + wx * cols[2][1]
+            jac[3] = (-r22 * d20 + r20 * d22) / np.maximum(r20**2 + r22**2, 1e-300)
+        else:
+            # axis-angle of R_t R^T: v = 0.5 sum_k c_k x t_k = sin(a) axis, cos(a) from the trace
+            v = 0.5 * (
+                _cross(cols[0], tgt[0:3]) + _cross(cols[1], tgt[3:6]) + _cross(cols[2], tgt[6:9])
+            )
+            tr = (cols[0] * tgt[0:3] + cols[1] * tgt[3:6] + cols[2] * tgt[6:9]).sum(axis=0)
+            s = np.sqrt((v * v).sum(axis=0))
+            angle = np.arctan2(s, 0.5 * (tr - 1.0))
+            err[3:] = v * (angle / np.maximum(s, 1e-12))
+        return err, jac
+
+    def _step(self, qt: np.ndarray, err: np.ndarray, jac: np.ndarray) -> np.ndarray:
+        """One damped least-squares step from (dof, N) ``qt``, wrapped into the limits."""
+        m = err.shape[0]
+        a = np.einsum("adn,bdn->abn", jac, jac)
+        lam2 = self.damping**2 + self._err_damp * (err * err).sum(axis=0)
+        for i in range(m):
+            a[i, i] += lam2
+        dq = np.einsum("adn,an->dn", jac, _spd_solve(a, err))
+        big = np.abs(dq).max(axis=0)
+        dq *= np.minimum(1.0, self.max_step / np.maximum(big, 1e-300))
+        q = qt + dq
+        full = self._full
+        if np.all(full):
+            return self._lo + np.mod(q - self._lo, 2 * np.pi)
+        q[full] = self._lo[full] + np.mod(q[full] - self._lo[full], 2 * np.pi)
+        return np.clip(q, self._lo, self._hi)
+
+    def _score(
+        self, qt: np.ndarray, tpos: np.ndarray, tgt: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Squared unitless position and orientation errors (N,), (N,) of (dof, N) joint
+        values, from FK alone (the orientation as 2 (1 - cos angle) ~ angle^2)."""
+        arm = self.arm
+        pos, cols, _, _ = kin.fk_columns(arm.chain, qt)
+        d = (tpos - pos) / arm.reach
+        pos2 = (d * d).sum(axis=0)
+        if arm.feature_kind == POSE4:
+            psi = np.arctan2(-cols[0][2], cols[2][2])
+            return pos2, kin.wrap_angle(tgt[0] - psi) ** 2
+        tr = (cols[0] * tgt[0:3] + cols[1] * tgt[3:6] + cols[2] * tgt[6:9]).sum(axis=0)
+        return pos2, 3.0 - tr
+
+    def _polish(self, q: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """One more step for every (N, dof) row, kept where it lowers the error."""
+        tpos, tgt = self._targets(features)
+        qt = np.ascontiguousarray(q.T)
+        err, jac = self._error_jacobian(qt, tpos, tgt)
+        new = self._step(qt, err, jac)
+        p_old, r_old = self._score(qt, tpos, tgt)
+        p_new, r_new = self._score(new, tpos, tgt)
+        better = (p_new <= p_old) & (r_new <= r_old)  # never trade one error for the other
+        qt[:, better] = new[:, better]
+        return qt.T
+
+    def _seeds(self, tpos: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+        """Random starts (dof, M) for M targets: the best of ``seed_pool`` random joint
+        configurations by FK error (no Jacobians, so cheap)."""
+        arm, k = self.arm, self.seed_pool
+        m = tpos.shape[1]
+        cand = arm.random_q(m * k, self.rng).T  # (dof, m * k), candidate c of target c // k
+        if k == 1:
+            return np.ascontiguousarray(cand)
+        score = sum(self._score(cand, np.repeat(tpos, k, axis=1), np.repeat(tgt, k, axis=1)))
+        pick = np.argmin(score.reshape(m, k), axis=1) + np.arange(m) * k
+        return np.ascontiguousarray(cand[:, pick])
+
+    def _converged(self, err: np.ndarray) -> np.ndarray:
+        return ((err[:3] ** 2).sum(axis=0) < self._conv_pos**2) & (
+            (err[3:] ** 2).sum(axis=0) < self._conv_rot**2
         )
 
-    def refine(self, q: np.ndarray, features: np.ndarray, iters: int) -> np.ndarray:
-        """Run at most ``iters`` DLS iterations from (N, dof) ``q`` (no restarts, no call count)."""
-        target_rot = None
-        if self.arm.feature_kind != POSE4:
-            target_rot = kin.quat_to_matrix(features[:, 3:])
-        return self._iterate(q.copy(), features, target_rot, iters)
-
-    def _iterate(
-        self, q: np.ndarray, target: np.ndarray, target_rot: np.ndarray | None, iters: int
-    ) -> np.ndarray:
-        arm = self.arm
-        n = len(q)
-        lam = np.full(n, self.damping)
-        active = np.arange(n)
-        t, jac = kin.chain_fk(arm.chain, q, jacobian=True)
-        e = _task_error(arm, t, target, target_rot)
-        for _ in range(iters):
-            done = self._converged(e)
-            if np.all(done):
-                break
-            keep = ~done
-            active, e, lam, t, jac = active[keep], e[keep], lam[keep], t[keep], jac[keep]
-            tgt = target[active]
-            trot = None if target_rot is None else target_rot[active]
-            jt = self._task_jac(t, jac)
-            m = jt.shape[1]
-            a = jt @ np.swapaxes(jt, 1, 2) + (lam**2)[:, None, None] * np.eye(m)
-            dq = np.einsum("nmd,nm->nd", jt, np.linalg.solve(a, e[..., None])[..., 0])
-            step = np.linalg.norm(dq, axis=1, keepdims=True)
-            dq *= np.minimum(1.0, 0.5 / np.maximum(step, 1e-300))  # at most 0.5 rad per step
-            q_new = arm.wrap_to_limits(q[active] + dq)
-            t_new, jac_new = kin.chain_fk(arm.chain, q_new, jacobian=True)
-            e_new = _task_error(arm, t_new, tgt, trot)
-            better = np.sum(e_new**2, axis=1) < np.sum(e**2, axis=1)
-            q[active[better]] = q_new[better]
-            t[better], jac[better], e[better] = t_new[better], jac_new[better], e_new[better]
-            lam = np.where(better, np.maximum(lam * 0.3, 1e-6), np.minimum(lam * 5.0, 1e3))
-        return q
-
-    def _task_jac(self, t: np.ndarray, jac: np.ndarray) -> np.ndarray:
-        lin = jac[:, :3] / self.arm.reach
+    def _targets(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tpos = np.ascontiguousarray(features[:, :3].T)
         if self.arm.feature_kind == POSE4:
-            return np.concatenate(
-                [lin, kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])[:, None, :]], axis=1
-            )
-        return np.concatenate([lin, jac[:, 3:]], axis=1)
+            return tpos, features[:, 3][None].copy()
+        rot = kin.quat_to_matrix(features[:, 3:])  # (N, 3, 3); columns -> (9, N)
+        return tpos, np.ascontiguousarray(rot.transpose(2, 1, 0).reshape(9, -1))
+
+    def _run(self, q: np.ndarray, features: np.ndarray, iters: int, restarts: int) -> np.ndarray:
+        """Iterate (N, dof) starts; restart rows that miss after ``iters`` -> (N, dof).
+
+        The batch holds *candidates* (a pose and one start). When the batch runs low,
+        a pose that restarts gets several fresh starts at once, so the last hard poses
+        do not cost one Python-level iteration each per restart.
+        """
+        n = len(q)
+        out = q.copy()
+        tpos, tgt = self._targets(features)
+        pose = np.arange(n)  # candidate -> pose
+        qt = np.ascontiguousarray(q.T)
+        age = np.zeros(n, dtype=np.int64)  # iterations since this candidate's start
+        used = np.ones(n, dtype=np.int64)  # starts used per pose
+        best = np.full(n, np.inf)
+        solved = np.zeros(n, dtype=bool)
+        while len(pose):
+            err, jac = self._error_jacobian(qt, tpos, tgt)
+            conv = self._converged(err)
+            spent = ~conv & (age >= iters)
+            again = np.zeros(len(pose), dtype=bool)
+            if np.any(spent):  # keep each pose's best unconverged attempt
+                e2 = err[:, spent] ** 2
+                score = e2[:3].sum(axis=0) / self._conv_pos**2 + e2[3:].sum(axis=0) / (
+                    self._conv_rot**2
+                )
+                better = score < best[pose[spent]]
+                idx = pose[spent][better]
+                out[idx] = qt[:, spent][:, better].T
+                best[idx] = score[better]
+                again = spent & (used[pose] <= restarts)
+            if np.any(conv):
+                out[pose[conv]] = qt[:, conv].T
+                solved[pose[conv]] = True
+            if np.any(conv | spent):
+                keep = ~solved[pose] & ~(spent & ~again)
+                pose, qt, err, jac = pose[keep], qt[:, keep], err[:, keep], jac[:, :, keep]
+                tpos, tgt, age, again = tpos[:, keep], tgt[:, keep], age[keep], again[keep]
+                if not len(pose):
+                    break
+            qt = self._step(qt, err, jac)
+            age += 1
+            if np.any(again):  # fresh random starts for these candidates
+                m = int(again.sum())
+                k = self._restart_seeds
+                if len(pose) < self._min_batch:  # few left: more starts per pose at once
+                    k = int(min(16, max(k, -(-(self._min_batch - len(pose)) // m))))
+                qt[:, again] = self._seeds(tpos[:, again], tgt[:, again])
+                age[again] = 0
+                used[pose[again]] += k
+                if k > 1:
+                    extra = np.repeat(np.flatnonzero(again), k - 1)
+                    pose = np.concatenate([pose, pose[extra]])
+                    qt = np.concatenate([qt, self._seeds(tpos[:, extra], tgt[:, extra])], axis=1)
+                    tpos = np.concatenate([tpos, tpos[:, extra]], axis=1)
+                    tgt = np.concatenate([tgt, tgt[:, extra]], axis=1)
+                    age = np.concatenate([age, np.zeros(len(extra), dtype=np.int64)])
+        return out
+
+    def refine(self, q: np.ndarray, features: np.ndarray, iters: int) -> np.ndarray:
+        """Run at most ``iters`` DLS iterations from (N, dof) ``q`` (no restarts, no call count).
+
+        Returns the (N, dof) result of the last iteration (or of convergence).
+        """
+        if iters <= 0 or len(q) == 0:
+            return np.array(q, dtype=np.float64, copy=True)
+        q = self.arm.wrap_to_limits(q)
+        rows = np.arange(len(q))
+        tpos, tgt = self._targets(features)
+        qt = np.ascontiguousarray(q.T)
+        for _ in range(iters):
+            err, jac = self._error_jacobian(qt, tpos[:, rows], tgt[:, rows])
+            keep = ~self._converged(err)
+            if not np.any(keep):
+                break
+            rows, qt, err, jac = rows[keep], qt[:, keep], err[:, keep], jac[:, :, keep]
+            qt = self._step(qt, err, jac)
+            q[rows] = qt.T
+        return q
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         arm = self.arm
-        n = len(features)
-        target_rot = None if arm.feature_kind == POSE4 else kin.quat_to_matrix(features[:, 3:])
-        q = arm.random_q(n, self.rng) if q0 is None else arm.wrap_to_limits(q0)
-        todo = np.arange(n)
-        for attempt in range(self.restarts + 1):
-            if attempt > 0:
-                q[todo] = arm.random_q(len(todo), self.rng)
-            trot = None if target_rot is None else target_rot[todo]
-            q[todo] = self._iterate(q[todo], features[todo], trot, self.max_iters)
-            res = self.evaluate(q[todo], features[todo])
-            todo = todo[~res.success]
-            if len(todo) == 0:
-                break
+        q = np.empty((len(features), arm.dof))
+        for lo in range(0, len(features), self.chunk):  # cache-sized batches
+            f = features[lo : lo + self.chunk]
+            if q0 is None:
+                start = self._seeds(*self._targets(f)).T
+            else:
+                start = arm.wrap_to_limits(q0[lo : lo + self.chunk])
+            q[lo : lo + len(f)] = self._polish(
+                self._run(start, f, self.max_iters, self.restarts), f
+            )
         return self.evaluate(q, features)
 
 
