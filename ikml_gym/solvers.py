@@ -251,15 +251,20 @@ class DLSIK(IKSolver):
 
     Every pose iterates ``q += J^T (J J^T + lam^2 I)^-1 e`` on the unitless task
     error ``e`` (position / reach; the rotation's axis-angle vector, or the psi
-    error for pose4 arms), the step capped at ``max_step`` rad per joint and the
+    error for pose4 arms), the step capped at ``max_step`` per joint and the
     result wrapped/clipped into the joint limits. The damping follows the error,
-    ``lam^2 = damping^2 + |e|^2``: strong far from the target, near Gauss-Newton
-    (quadratic convergence) close to it.
+    ``lam^2 = damping^2 + 0.01 |e|^2``: firmer far from the target, near
+    Gauss-Newton (quadratic convergence) close to it. The small linear systems
+    are solved by a Cholesky factorisation vectorised across the batch.
 
-    A start that has not converged (errors below 1% of the success tolerances)
-    after ``max_iters`` iterations is replaced by a fresh random configuration,
-    at most ``restarts`` times per pose. Restarts happen row by row inside one
-    batch, so converged poses leave the batch and only failures cost more work.
+    Starts without ``q0`` are the best of ``seed_pool`` random configurations by
+    FK error. A start has converged when both errors are below half the success
+    tolerances; one last polishing step (kept only if it lowers both errors)
+    then usually takes them to ~1e-6. A start that has not converged after
+    ``max_iters`` iterations is replaced by ``restart_seeds`` fresh starts (more
+    when few poses are left), up to ``restarts`` starts per pose. Restarts
+    happen row by row inside one batch: converged poses leave it, so only the
+    failures cost more work. Poses are processed ``chunk`` at a time.
 
     Args:
         arm: the arm.
@@ -268,6 +273,9 @@ class DLSIK(IKSolver):
         damping: the damping floor (unitless).
         max_step: largest joint step per iteration (rad, or m for prismatic joints).
         seed: seed of the start/restart generator.
+        seed_pool: random configurations per start, the best by FK error is used.
+        restart_seeds: fresh starts per restart.
+        chunk: poses iterated together (larger batches fall out of the CPU cache).
     """
 
     def __init__(
@@ -278,30 +286,31 @@ class DLSIK(IKSolver):
         damping: float = 1e-2,
         max_step: float = 1.0,
         seed: int | None = 0,
+        seed_pool: int = 8,
+        restart_seeds: int = 2,
+        chunk: int = 4096,
         **kwargs: float,
     ) -> None:
         super().__init__(arm, **kwargs)
         if max_iters < 1 or restarts < 0 or damping < 0 or max_step <= 0:
             raise ValueError("need max_iters >= 1, restarts >= 0, damping >= 0, max_step > 0")
+        if seed_pool < 1 or restart_seeds < 1 or chunk < 1:
+            raise ValueError("seed_pool, restart_seeds and chunk must be >= 1")
         self.max_iters = int(max_iters)
         self.restarts = int(restarts)
         self.damping = float(damping)
         self.max_step = float(max_step)
+        self.seed_pool = int(seed_pool)
+        self.restart_seeds = int(restart_seeds)
+        self.chunk = int(chunk)
         self.rng = np.random.default_rng(seed)
-        # a start has converged at half the success tolerances; one final polishing
-        # step then brings most errors far below them (Newton converges quadratically)
         self._conv_pos = 0.5 * self.pos_tol / arm.reach
         self._conv_rot = 0.5 * self.rot_tol
         lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
         self._lo, self._hi = lo[:, None], hi[:, None]
         self._full = (arm.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
-        self.seed_pool = 8  # random starts are the best of this many by FK error
-        self._restart_seeds = 2
-        self.chunk = 4096  # poses iterated together (larger batches fall out of cache)
-        self._min_batch = 256  # below this many candidates, restart with several seeds
-        self._patience = 8
+        self._min_batch = 256  # below this many candidates, restart with more seeds
         self._err_damp = 0.01
-        self._far = 1e-2
 
     # -- one linearisation, component-major: q (dof, N), targets (k, N)
     def _error_jacobian(
@@ -465,7 +474,7 @@ class DLSIK(IKSolver):
             age += 1
             if np.any(again):  # fresh random starts for these candidates
                 m = int(again.sum())
-                k = self._restart_seeds
+                k = self.restart_seeds
                 if len(pose) < self._min_batch:  # few left: more starts per pose at once
                     k = int(min(16, max(k, -(-(self._min_batch - len(pose)) // m))))
                 qt[:, again] = self._seeds(tpos[:, again], tgt[:, again])

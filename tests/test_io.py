@@ -1,0 +1,128 @@
+"""Model and dataset files: round trips, damage, version and arm checks, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ikml_gym import io
+from ikml_gym.errors import ArmMismatchError, ModelFileError
+
+KIND = "test_model"
+
+
+@pytest.fixture
+def model(tmp_path, arm4):
+    tensors = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.ones(4)}
+    weights, header = io.save_model(tmp_path / "m", tensors, KIND, arm4, {"scale": 2.5})
+    return tensors, weights, header
+
+
+def test_model_round_trip(model, arm4):
+    tensors, weights, header = model
+    assert weights.suffix == ".safetensors" and header.suffix == ".json"
+    loaded, head = io.load_model(weights, KIND, arm=arm4, required=("scale",))
+    assert set(loaded) == set(tensors)
+    for k, v in tensors.items():
+        np.testing.assert_array_equal(loaded[k], v)
+        assert loaded[k].dtype == v.dtype
+    assert head["scale"] == 2.5 and head["arm"] == "arm4"
+    # either file name or the stem works
+    io.load_model(header, KIND)
+    io.load_model(weights.with_suffix(""), KIND)
+
+
+def test_truncated_weights(model):
+    _, weights, _ = model
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="damaged or were changed"):
+        io.load_model(weights, KIND)
+
+
+def test_bit_flipped_weights(model):
+    _, weights, _ = model
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x10
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        io.load_model(weights, KIND)
+
+
+def _edit_header(header, fn):
+    obj = json.loads(header.read_text())
+    fn(obj)
+    header.write_text(json.dumps(obj))
+
+
+def test_missing_header_keys(model):
+    _, weights, header = model
+    _edit_header(header, lambda h: h.pop("urdf_hash"))
+    with pytest.raises(ModelFileError, match=r"lacks key\(s\) \['urdf_hash'\]"):
+        io.load_model(weights, KIND)
+    with pytest.raises(ModelFileError, match="lacks"):
+        io.load_model(weights, KIND, required=("thresholds",))
+
+
+def test_newer_format_version(model):
+    _, weights, header = model
+    _edit_header(header, lambda h: h.update(format_version=io.MODEL_FORMAT_VERSION + 1))
+    with pytest.raises(ModelFileError, match="newer than this ikml_gym reads.*upgrade"):
+        io.load_model(weights, KIND)
+
+
+def test_wrong_kind_and_bad_json(model):
+    _, weights, header = model
+    with pytest.raises(ModelFileError, match="expected 'other'"):
+        io.load_model(weights, "other")
+    header.write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        io.load_model(weights, KIND)
+
+
+def test_other_arm(model, arm6):
+    _, weights, _ = model
+    with pytest.raises(ArmMismatchError, match="for arm 'arm4'.*not for arm 'arm6'.*retrain"):
+        io.load_model(weights, KIND, arm=arm6)
+
+
+def test_missing_file(model):
+    _, weights, header = model
+    header.unlink()
+    with pytest.raises(ModelFileError, match="model file missing"):
+        io.load_model(weights, KIND)
+
+
+def test_atomic_write_keeps_previous_file_when_writer_raises(tmp_path):
+    target = tmp_path / "out.json"
+    io.atomic_write_json(target, {"v": 1})
+
+    class Boom(RuntimeError):
+        pass
+
+    with pytest.raises(Boom), io.atomic_path(target) as tmp:
+        tmp.write_text('{"v": 2, "partial')
+        raise Boom
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
+
+
+def test_dataset_round_trip_and_version(tmp_path):
+    path = tmp_path / "d.npz"
+    io.save_dataset(path, {"x": np.arange(5.0)}, {"arm": "arm4", "seed": 3})
+    arrays, header = io.load_dataset(path)
+    np.testing.assert_array_equal(arrays["x"], np.arange(5.0))
+    assert header["seed"] == 3 and header["format_version"] == io.DATASET_FORMAT_VERSION
+    with pytest.raises(FileNotFoundError, match="ikml-gym data"):
+        io.load_dataset(tmp_path / "none.npz")
+
+
+@pytest.mark.xfail(reason="io.load_dataset lets zipfile.BadZipFile escape (not ModelFileError)")
+def test_truncated_dataset(tmp_path):
+    path = tmp_path / "d.npz"
+    io.save_dataset(path, {"x": np.arange(5.0)}, {"arm": "arm4"})
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ModelFileError, match="not a readable"):
+        io.load_dataset(path)

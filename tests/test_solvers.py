@@ -1,0 +1,153 @@
+"""Solvers: success rates on random reachable targets, call counting, the shared interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ikml_gym.errors import InvalidInputError
+from ikml_gym.solvers import DLSIK, AnalyticIK, HybridIK, IKResult, IKSolver, PyBulletIK
+
+
+def _targets(arm, n, seed=2024):
+    """Reachable targets: FK of random configurations (a seed unlike any solver's)."""
+    q = arm.random_q(n, np.random.default_rng(seed))
+    return q, arm.fk_features(q)
+
+
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+def test_analytic_solves_everything(name, resolve_arm):
+    arm = resolve_arm(name)
+    _, f = _targets(arm, 2000)
+    solver = AnalyticIK(arm)
+    res = solver.solve(f)
+    assert res.success.all()
+    assert res.pos_err.max() < 1e-9 and res.rot_err.max() < 1e-6
+    assert solver.calls == 0  # closed form: no numerical calls
+
+
+def test_analytic_picks_the_branch_nearest_q0(arm6):
+    q, f = _targets(arm6, 200)
+    res = AnalyticIK(arm6).solve(f, q0=q + 0.01)
+    assert np.abs(res.q - q).max() < 1e-6
+
+
+@pytest.mark.parametrize("name,min_rate", [("arm4", 0.995), ("arm6", 0.99)])
+def test_dls_success_rate(name, min_rate, resolve_arm):
+    arm = resolve_arm(name)
+    _, f = _targets(arm, 500)
+    solver = DLSIK(arm)
+    res = solver.solve(f)
+    assert res.success.mean() >= min_rate
+    assert solver.calls == len(f)
+    assert arm.within_limits(res.q).all()
+    # converged poses are polished far below the tolerances
+    assert np.median(res.pos_err) < 1e-5
+
+
+def test_dls_on_a_generic_urdf(resolve_arm):
+    arm = resolve_arm("kuka_iiwa/model.urdf")
+    _, f = _targets(arm, 100)
+    res = DLSIK(arm).solve(f)
+    assert res.success.mean() >= 0.95
+    assert arm.within_limits(res.q).all()
+
+
+def test_dls_refine_improves_a_nearby_guess(arm6):
+    q, f = _targets(arm6, 100)
+    guess = q + np.random.default_rng(1).normal(0, 0.05, q.shape)
+    dls = DLSIK(arm6)
+    before = dls.evaluate(guess, f)
+    refined = dls.refine(guess, f, 5)
+    after = dls.evaluate(refined, f)
+    assert after.success.mean() > 0.95 > before.success.mean()
+    assert dls.calls == 0  # refine is a polish, not a counted solve
+
+
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+def test_pybullet_tuned_solves_nearly_all_defaults_almost_none(name, resolve_arm):
+    arm = resolve_arm(name)
+    _, f = _targets(arm, 60)
+    tuned = PyBulletIK(arm)
+    defaults = PyBulletIK.pybullet_defaults(arm)
+    try:
+        r_tuned = tuned.solve(f)
+        r_default = defaults.solve(f)
+    finally:
+        tuned.close()
+        defaults.close()
+    assert r_tuned.success.mean() >= 0.95
+    assert r_default.success.mean() <= 0.3
+    assert tuned.calls == defaults.calls == len(f)
+    assert arm.within_limits(r_tuned.q).all()
+
+
+def test_pybullet_close_is_idempotent(arm4):
+    s = PyBulletIK(arm4)
+    s.close()
+    s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.solve(np.array([0.2, 0.0, 0.2, 0.0]))
+
+
+class _HalfRight(IKSolver):
+    """A free 'learned' solver that is exact on even rows and wrong on odd rows."""
+
+    numerical = False
+
+    def __init__(self, arm, q_true):
+        super().__init__(arm)
+        self.q_true = q_true
+
+    def _solve(self, features, q0):
+        q = self.q_true[: len(features)].copy()
+        q[1::2] = 0.0
+        return self.evaluate(q, features)
+
+
+def test_hybrid_counts_only_fallback_calls(arm6):
+    q, f = _targets(arm6, 40)
+    fallback = DLSIK(arm6)
+    hybrid = HybridIK(_HalfRight(arm6, q), fallback)
+    res = hybrid.solve(f)
+    assert res.success.all()
+    assert fallback.calls == 20 and hybrid.calls == 20
+    hybrid.reset_calls()
+    assert hybrid.calls == 0 and fallback.calls == 0
+    # a learned solver that is always right costs nothing
+    exact = HybridIK(AnalyticIK(arm6), DLSIK(arm6))
+    assert exact.solve(f).success.all()
+    assert exact.calls == 0
+
+
+def test_hybrid_refuses_mixed_arms(arm4, arm6):
+    with pytest.raises(ValueError, match="different arms"):
+        HybridIK(AnalyticIK(arm4), DLSIK(arm6))
+
+
+def test_single_pose_and_empty_batch(arm4):
+    solver = DLSIK(arm4)
+    _q, f = _targets(arm4, 1)
+    one = solver.solve(f[0])
+    assert isinstance(one, IKResult) and one.q.shape == (4,)
+    assert bool(one.success)
+    empty = solver.solve(np.zeros((0, 4)))
+    assert empty.q.shape == (0, 4) and len(empty) == 0
+    assert solver.calls == 1
+
+
+def test_solver_input_errors(arm6):
+    solver = DLSIK(arm6)
+    with pytest.raises(InvalidInputError, match=r"shape \(7,\) or \(N, 7\)"):
+        solver.solve(np.zeros((3, 6)))
+    with pytest.raises(InvalidInputError, match="NaN or inf"):
+        solver.solve(np.array([[np.nan, 0, 0, 0, 0, 0, 1.0]]))
+    with pytest.raises(InvalidInputError, match="unit quaternions"):
+        solver.solve(np.array([[0.3, 0, 0.3, 0, 0, 0, 2.0]]))
+    with pytest.raises(InvalidInputError, match="q0 has 2 rows"):
+        solver.solve(np.tile([0.3, 0, 0.3, 0, 0, 0, 1.0], (3, 1)), q0=np.zeros((2, 6)))
+    with pytest.raises(TypeError, match="Arm"):
+        DLSIK("arm6")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        DLSIK(arm6, max_iters=0)
+    assert solver.calls == 0  # nothing was attempted
