@@ -565,7 +565,8 @@ def test_make_vec_async_spawn_and_subproc_vec_env():
     assert rew.shape == (2,)
     envs.close()
 
-    venv = make_vec_env("ikml_gym/Reach6DOFEE-v0", n_envs=2, vec_env_cls=SubprocVecEnv,
+    # spawned workers re-import nothing: the "ikml_gym:" prefix makes gym.make import the package
+    venv = make_vec_env("ikml_gym:ikml_gym/Reach6DOFEE-v0", n_envs=2, vec_env_cls=SubprocVecEnv,
                         vec_env_kwargs={"start_method": "spawn"})
     venv.seed(0)
     obs = venv.reset()
@@ -577,6 +578,7 @@ def test_make_vec_async_spawn_and_subproc_vec_env():
     venv.close()
 
 
+@pytest.mark.slow  # ~6 s, mostly importing torch
 def test_sac_her_smoke():
     import torch
     from stable_baselines3 import SAC, HerReplayBuffer
