@@ -155,8 +155,14 @@ class AnalyticIK(IKSolver):
         q_all, valid, _, _ = self._branches(f)
         return q_all, valid
 
-    def _branches(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(q (N, B, dof), valid (N, B), pos_err (N, B) m, rot_err (N, B) rad) of features."""
+    def _branches(
+        self, f: np.ndarray, check: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(q (N, B, dof), valid (N, B), pos_err (N, B) m, rot_err (N, B) rad) of features.
+
+        With ``check=False`` the FK check is skipped: ``valid`` then only says that a
+        branch exists and lies within the limits, and the errors are ``None``.
+        """
         arm = self.arm
         n, b, dof = len(f), self.n_branches, arm.dof
         if n == 0:
@@ -183,37 +189,64 @@ class AnalyticIK(IKSolver):
             part = kin.wrap_angle(q_all[:, ~full])
             valid = valid & np.all((part >= lo[~full] - 1e-9) & (part <= hi[~full] + 1e-9), axis=1)
             q_all[:, ~full] = np.clip(part, lo[~full], hi[~full])
-        # FK check of every branch, the rotation compared as matrices (no quaternions):
-        # |R - R_t|_F = 2 sqrt(2) sin(angle / 2) exactly.
-        t = kin.chain_fk(arm.chain, q_all)[0].reshape(n, b, 4, 4)
-        dp = t[:, :, :3, 3] - f[:, None, :3]
-        pos_err = np.sqrt(np.einsum("nbi,nbi->nb", dp, dp))
-        if arm.feature_kind == POSE4:
-            rot_err = np.abs(
-                kin.wrap_angle(kin.tool_pitch(t.reshape(n * b, 4, 4)).reshape(n, b) - f[:, None, 3])
-            )
+        q_all, valid = q_all.reshape(n, b, dof), valid.reshape(n, b)
+        if not check:
+            return q_all, valid, None, None
+        pos_err, rot_err = self._exact_errors(
+            q_all.reshape(n * b, dof),
+            np.repeat(f, b, axis=0),
+            None if target is None else np.repeat(target, b, 0),
+        )
+        pos_err, rot_err = pos_err.reshape(n, b), rot_err.reshape(n, b)
+        valid = valid & (pos_err < self.exact_tol) & (rot_err < self.exact_tol)
+        return q_all, valid, pos_err, rot_err
+
+    def _exact_errors(
+        self, q: np.ndarray, f: np.ndarray, target: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Position (m) and orientation (rad) errors (M,) of (M, dof) ``q``, accurate to
+        ~1e-15: rotations compared as matrices, |R - R_t|_F = 2 sqrt(2) sin(angle / 2)."""
+        t = kin.chain_fk(self.arm.chain, q)[0]
+        dp = t[:, :3, 3] - f[:, :3]
+        pos_err = np.sqrt(np.einsum("ni,ni->n", dp, dp))
+        if self.arm.feature_kind == POSE4:
+            return pos_err, np.abs(kin.wrap_angle(kin.tool_pitch(t[:, :3, :3]) - f[:, 3]))
+        d = (t[:, :3, :3] - target[:, :3, :3]).reshape(len(q), 9)
+        frob = np.sqrt(np.einsum("ni,ni->n", d, d))
+        return pos_err, 2.0 * np.arcsin(np.minimum(frob / (2.0 * np.sqrt(2.0)), 1.0))
+
+    def _choose(self, q_all: np.ndarray, valid: np.ndarray, q0: np.ndarray | None) -> np.ndarray:
+        """Per row, the lowest valid branch id, or the valid branch nearest ``q0``."""
+        if q0 is None:
+            score = np.where(valid, np.arange(self.n_branches), np.inf)
         else:
-            d = (t[:, :, :3, :3] - target[:, None, :3, :3]).reshape(n, b, 9)
-            frob = np.sqrt(np.einsum("nbi,nbi->nb", d, d))
-            rot_err = 2.0 * np.arcsin(np.minimum(frob / (2.0 * np.sqrt(2.0)), 1.0))
-        valid = valid.reshape(n, b) & (pos_err < self.exact_tol) & (rot_err < self.exact_tol)
-        return q_all.reshape(n, b, dof), valid, pos_err, rot_err
+            dist = np.linalg.norm(kin.wrap_angle(q_all - q0[:, None, :]), axis=2)
+            score = np.where(valid, dist, np.inf)
+        return np.argmin(score, axis=1)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
-        q_all, valid, pos_err, rot_err = self._branches(features)
-        rows = np.arange(len(features))
-        if q0 is None:
-            score = np.where(valid, np.arange(self.n_branches), np.inf)  # lowest valid branch
-        else:
-            score = np.where(
-                valid, np.linalg.norm(kin.wrap_angle(q_all - q0[:, None, :]), axis=2), np.inf
-            )
-        # rows without a valid branch: the branch with the smallest error (best attempt)
-        fallback = np.argmin(pos_err / self.pos_tol + rot_err / self.rot_tol, axis=1)
-        choice = np.where(valid.any(axis=1), np.argmin(score, axis=1), fallback)
-        pe, re = pos_err[rows, choice], rot_err[rows, choice]
+        # Fast path: pick among the branches that exist and respect the limits, then
+        # FK-check only the picked one. Rows whose pick fails the exact check (near
+        # degenerate poses) or that have no candidate get the full check of every branch.
+        n = len(features)
+        rows = np.arange(n)
+        q_all, cand, _, _ = self._branches(features, check=False)
+        choice = self._choose(q_all, cand, q0)
+        q = q_all[rows, choice]
+        target = None if self.arm.feature_kind == POSE4 else self.arm.target_matrices(features)
+        pe, re = self._exact_errors(q, features, target)
+        bad = ~((pe < self.exact_tol) & (re < self.exact_tol))
+        if np.any(bad):
+            idx = np.flatnonzero(bad)
+            qb, vb, peb, reb = self._branches(features[idx], check=True)
+            cb = self._choose(qb, vb, None if q0 is None else q0[idx])
+            # rows without a valid branch: the branch with the smallest error (best attempt)
+            fallback = np.argmin(peb / self.pos_tol + reb / self.rot_tol, axis=1)
+            cb = np.where(vb.any(axis=1), cb, fallback)
+            r = np.arange(len(idx))
+            q[idx], pe[idx], re[idx] = qb[r, cb], peb[r, cb], reb[r, cb]
         success = (pe < self.pos_tol) & (re < self.rot_tol)
-        return IKResult(q_all[rows, choice], success, pe, re)
+        return IKResult(q, success, pe, re)
 
 
 # ------------------------------------------------------------------------------ DLS

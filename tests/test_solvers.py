@@ -151,3 +151,15 @@ def test_solver_input_errors(arm6):
     with pytest.raises(ValueError):
         DLSIK(arm6, max_iters=0)
     assert solver.calls == 0  # nothing was attempted
+
+
+def test_analytic_degenerate_and_unreachable_rows(arm6):
+    q, f = _targets(arm6, 50)
+    q[:10, 4] = 0.0  # wrist singularity: a continuum of solutions, the closed form picks one
+    f = arm6.fk_features(q)
+    far = np.array([[3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
+    res = AnalyticIK(arm6).solve(np.vstack([f, far]))
+    assert res.success[:50].all()
+    assert not res.success[50] and np.isfinite(res.pos_err[50]) and res.pos_err[50] > 1.0
+    _, valid = AnalyticIK(arm6).solve_all(f[:10])
+    assert valid.any(axis=1).all()
