@@ -615,3 +615,71 @@ def test_cli_envs_lists_the_ids(capsys):
     assert main(["envs", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == list(ENV_IDS)
+
+
+# ------------------------------------------------------- real learned parts (tiny models)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier4(arm4):
+    """A real FeasibilityClassifier with small random weights (numpy inference, no training)."""
+    from ikml_gym.learned.classifier import FeasibilityClassifier, input_features, input_spec
+
+    spec = input_spec(arm4)
+    d = input_features(arm4.fk_features(arm4.random_q(4, np.random.default_rng(0))), spec).shape[1]
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(d, 16)), rng.normal(size=16)), (rng.normal(size=(16, 4)), rng.normal(size=4))]
+    return FeasibilityClassifier(arm4, layers, np.zeros(d), np.ones(d), np.array([0.05, 0.2]), spec)
+
+
+def test_real_classifier_and_feasibility_filter_as_goal_filter(arm4, tiny_classifier4):
+    from ikml_gym.learned.feasibility import FeasibilityFilter
+    from ikml_gym.solvers import DLSIK
+
+    env = make("ikml_gym/Reach4DOF-v0", goal_filter="classifier", classifier=tiny_classifier4,
+               singularity_penalty=0.1)
+    _, info = env.reset(seed=0)
+    assert info["ik_calls"] == 0
+    assert info["goal_class"] == int(tiny_classifier4.predict(env.unwrapped.goal_pose[None])[0]) >= 1
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["feasibility_penalty"] in (0.0, 1.0)
+    env.close()
+
+    # a FeasibilityFilter asks its fallback where the classifier is unsure: those calls count
+    filt = FeasibilityFilter(tiny_classifier4, DLSIK(arm4), confidence=1.0)  # always unsure
+    env = make("ikml_gym/Reach4DOF-v0", goal_filter="classifier", classifier=filt)
+    _, info = env.reset(seed=0)
+    assert info["ik_calls"] == filt.calls > 0 and info["goal_accepted"]
+    env.close()
+
+
+def test_polish_steps_of_a_learned_solver_count_as_numerical_calls(arm4):
+    from ikml_gym.envs.task import numerical_calls
+
+    class Polishing(AnalyticIK):
+        """A learned-IK stand-in that reports one polish step per pose (like LearnedIK)."""
+
+        polish_calls = 0
+
+        @property
+        def numerical_calls(self):
+            return self.calls + self.polish_calls
+
+        def _solve(self, features, q0):
+            self.polish_calls += len(features)
+            return super()._solve(features, q0)
+
+    prior = Polishing(arm4)
+    env = make("ikml_gym/Reach4DOFIKPrior-v0", ik_prior=prior)
+    _, info = env.reset(seed=0)
+    assert info["ik_calls"] == 1
+    env.close()
+    fallback = PyBulletIK(arm4)
+    hybrid = HybridIK(Polishing(arm4), fallback)
+    env = make("ikml_gym/Reach4DOFEE-v0", ik_solver=hybrid)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(4, dtype=np.float32))
+    assert info["ik_calls"] == 1 + fallback.calls
+    assert numerical_calls(hybrid) == hybrid.learned.polish_calls + fallback.calls
+    env.close()
+    fallback.close()

@@ -18,11 +18,13 @@ from gymnasium import spaces
 from ..errors import InvalidInputError
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
-from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask
+from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask, predict_classes
 
 
 #: joint speeds in the observation are clipped to this, rad/s
 MAX_JOINT_SPEED = 50.0
+#: measured joint angles in the observation may exceed the limits by up to this, rad
+JOINT_MARGIN = 0.5
 
 
 class ArmTaskEnv(gym.Env):
@@ -90,8 +92,9 @@ class ArmTaskEnv(gym.Env):
         lim_lo, lim_hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
         vel = np.full(arm.dof, MAX_JOINT_SPEED)
         extra = self.robot.controller.extra_obs_dim  # q_prior of ik_prior: joint limits
-        lo = np.concatenate([lim_lo, -vel, pose_lo, lim_lo[:extra]])
-        hi = np.concatenate([lim_hi, vel, pose_hi, lim_hi[:extra]])
+        # measured joints can overshoot a limit a little under position control
+        lo = np.concatenate([lim_lo - JOINT_MARGIN, -vel, pose_lo, lim_lo[:extra]])
+        hi = np.concatenate([lim_hi + JOINT_MARGIN, vel, pose_hi, lim_hi[:extra]])
         g = self.task.goal_dim
         goal = spaces.Box(pose_lo[:g].astype(np.float32), pose_hi[:g].astype(np.float32), dtype=np.float32)
         self.observation_space = spaces.Dict(
@@ -155,7 +158,7 @@ class ArmTaskEnv(gym.Env):
                 raise InvalidInputError("options['goal'] must be one pose (feature_dim,)")
             features, accepted, tries, calls, cls = features[0], True, 0, 0, UNKNOWN_CLASS
         if cls == UNKNOWN_CLASS and self.classifier is not None:
-            cls = int(np.asarray(self.classifier.predict(features[None, :])).reshape(-1)[0])
+            cls = int(predict_classes(self.classifier, features[None, :])[0])
         self._goal_features = np.asarray(features, dtype=np.float64)
         self._goal_class = cls
         calls += self.robot.controller.reset(state, self._goal_features)
@@ -242,8 +245,10 @@ class ArmTaskEnv(gym.Env):
 
     def _obs(self, state: RobotState) -> dict[str, np.ndarray]:
         extra = self.robot.controller.extra_obs()
+        lim = self.arm.joint_limits
+        q = np.clip(state.q, lim[:, 0] - JOINT_MARGIN, lim[:, 1] + JOINT_MARGIN)
         qdot = np.clip(state.qdot, -MAX_JOINT_SPEED, MAX_JOINT_SPEED)
-        observation = np.concatenate([state.q, qdot, state.features, extra]).astype(np.float32)
+        observation = np.concatenate([q, qdot, state.features, extra]).astype(np.float32)
         return {
             "observation": observation,
             "achieved_goal": self.task.goal_of(state.features),

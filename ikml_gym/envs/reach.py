@@ -81,15 +81,18 @@ def make_solver(spec: Any, arm: Arm, owned: list[Any], what: str = "ik_solver") 
 
 
 def make_classifier(spec: Any, arm: Arm) -> Any:
-    """``"pretrained"`` -> ``ikml_gym.load_classifier(arm.name)``; an object with ``predict`` as is."""
+    """``"pretrained"`` -> ``ikml_gym.load_classifier(arm.name)``; a classifier (``predict``) or a
+    ``FeasibilityFilter`` (``query``) as is."""
     if isinstance(spec, str):
         if spec != "pretrained":
             raise ValueError(f"classifier must be 'pretrained' or an object with predict(), got {spec!r}")
         from .. import load_classifier
 
         spec = load_classifier(arm.name)
-    if not callable(getattr(spec, "predict", None)):
-        raise TypeError(f"classifier must have predict(features) -> classes, got {spec!r}")
+    if not (callable(getattr(spec, "predict", None)) or callable(getattr(spec, "query", None))):
+        raise TypeError(
+            f"classifier must have predict(features) -> classes (or be a FeasibilityFilter), got {spec!r}"
+        )
     check_same_arm(spec, arm, "classifier")
     return spec
 
@@ -131,7 +134,8 @@ class ArmReachEnv(ArmTaskEnv):
         * ``achieved_goal`` / ``desired_goal``: (3,) position, metres, base frame; with
           ``goal_type="pose"`` the arm's pose features, (4,) ``[x, y, z, psi]`` or (7,)
           ``[x, y, z, qx, qy, qz, qw]`` (xyzw, qw >= 0).
-        * Bounds: joint limits for angles, a box of half-width 1.05 x reach (x goal_range
+        * Bounds: joint limits (+-0.5 rad for measured joints, which can overshoot a
+          limit a little) for angles, a box of half-width 1.05 x reach (x goal_range
           if larger) around the first joint for positions, [-pi, pi] for psi, [-1, 1]
           for quaternion entries.
 

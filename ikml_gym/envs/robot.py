@@ -17,6 +17,7 @@ import numpy as np
 from .. import kinematics as kin
 from ..arms import POSE4, Arm
 from .sim import BulletSim
+from .task import numerical_calls
 
 #: default start configurations (radians) of the shipped arms: well conditioned, ee in front
 HOME_Q = {
@@ -76,8 +77,6 @@ class Command:
     ik_success: bool = True
 
 
-def _calls(solver: Any) -> int:
-    return int(getattr(solver, "calls", 0) or 0)
 
 
 class Controller(ABC):
@@ -178,9 +177,9 @@ class EEControl(Controller):
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         target = self.target(action, state.features)
-        before = _calls(self.solver)
+        before = numerical_calls(self.solver)
         res = self.solver.solve(target, q0=state.q)
-        calls = _calls(self.solver) - before
+        calls = numerical_calls(self.solver) - before
         ok = bool(res.success)
         return Command(np.asarray(res.q) if ok else q_target, target, calls, ok)
 
@@ -219,13 +218,13 @@ class IKPriorControl(Controller):
         return self.q_prior if self.q_prior is not None else np.zeros(self.arm.dof)
 
     def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
-        before = _calls(self.prior)
+        before = numerical_calls(self.prior)
         res = self.prior.solve(goal_features, q0=state.q)
         self.q_prior = np.clip(
             np.asarray(res.q, dtype=np.float64), self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
         )
         self.prior_success = bool(res.success)
-        return _calls(self.prior) - before
+        return numerical_calls(self.prior) - before
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         if self.q_prior is None:

@@ -36,8 +36,31 @@ UNREACHABLE, NEAR_SINGULAR = 0, 1
 UNKNOWN_CLASS = -1
 
 
-def _calls(solver: Any) -> int:
-    return int(getattr(solver, "calls", 0) or 0)
+def numerical_calls(part: Any) -> int:
+    """Numerical IK calls a solver / filter has spent, polish steps included.
+
+    ``numerical_calls`` where a part reports it (``LearnedIK``: its DLS polish),
+    else ``calls``; plus those of a ``learned`` sub-solver (``HybridIK``, whose
+    ``calls`` are its fallback's).
+    """
+    own = getattr(part, "numerical_calls", None)
+    n = int(own if own is not None else (getattr(part, "calls", 0) or 0))
+    learned = getattr(part, "learned", None)
+    if learned is not None and learned is not part:
+        n += numerical_calls(learned)
+    return n
+
+
+def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
+    """(N,) int classes of (N, feature_dim) poses from a classifier (``predict``) or a
+    ``FeasibilityFilter`` (``query(...).label``)."""
+    if callable(getattr(classifier, "predict", None)):
+        out = classifier.predict(features)
+    elif callable(getattr(classifier, "query", None)):
+        out = classifier.query(features).label
+    else:
+        raise TypeError(f"{classifier!r} has neither predict() nor query()")
+    return np.asarray(out).astype(np.int64).reshape(len(features))
 
 
 def check_same_arm(part: Any, arm: Arm, what: str) -> None:
@@ -88,9 +111,9 @@ class IKGoalFilter(GoalFilter):
         self.solver = solver
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
-        before = _calls(self.solver)
+        before = numerical_calls(self.solver)
         res = self.solver.solve(features)
-        return np.atleast_1d(np.asarray(res.success, dtype=bool)), None, _calls(self.solver) - before
+        return np.atleast_1d(np.asarray(res.success, dtype=bool)), None, numerical_calls(self.solver) - before
 
     def solvers(self) -> list[Any]:
         return [self.solver]
@@ -100,9 +123,9 @@ class ClassifierGoalFilter(GoalFilter):
     """Keep a candidate the classifier calls reachable (class >= 1), or, with
     ``exclude_near_singular``, well conditioned (class >= 2).
 
-    ``classifier`` is anything with ``predict((N, feature_dim)) -> (N,) int`` classes
-    (a ``FeasibilityClassifier``, a ``FeasibilityFilter``); its numerical calls, if
-    it has a ``calls`` counter, are counted.
+    ``classifier`` is a ``FeasibilityClassifier`` or anything with
+    ``predict((N, feature_dim)) -> (N,)`` int classes, or a ``FeasibilityFilter``
+    (``query``); the numerical calls of a filter's fallback are counted.
     """
 
     name = "classifier"
@@ -113,10 +136,10 @@ class ClassifierGoalFilter(GoalFilter):
         self.batch_size = int(batch_size)
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        before = _calls(self.classifier)
-        classes = np.asarray(self.classifier.predict(features)).astype(np.int64).reshape(len(features))
+        before = numerical_calls(self.classifier)
+        classes = predict_classes(self.classifier, features)
         lowest = NEAR_SINGULAR + 1 if self.exclude_near_singular else NEAR_SINGULAR
-        return classes >= lowest, classes, _calls(self.classifier) - before
+        return classes >= lowest, classes, numerical_calls(self.classifier) - before
 
 
 class FeasibilityPenalty:
@@ -139,7 +162,7 @@ class FeasibilityPenalty:
 
     def flag(self, features: np.ndarray) -> float:
         """1.0 if the (feature_dim,) commanded pose is in a penalised class, else 0.0."""
-        cls = int(np.asarray(self.classifier.predict(features[None, :])).reshape(-1)[0])
+        cls = int(predict_classes(self.classifier, features[None, :])[0])
         return 1.0 if cls in self.classes else 0.0
 
 
