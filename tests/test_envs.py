@@ -11,12 +11,12 @@ import sys
 import warnings
 
 import gymnasium as gym
-from gymnasium.utils.env_checker import check_env as gym_check_env
-from gymnasium.utils.env_checker import data_equivalence
-from gymnasium.utils.passive_env_checker import env_render_passive_checker
 import numpy as np
 import pybullet
 import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from gymnasium.utils.env_checker import data_equivalence
+from gymnasium.utils.passive_env_checker import env_render_passive_checker
 
 import ikml_gym
 from ikml_gym import ENV_IDS
@@ -116,14 +116,18 @@ def test_module_prefix_make_in_fresh_interpreter():
         "assert not any(m in sys.modules for m in ('torch', 'matplotlib'))\n"
         "print('ok')\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 0, res.stderr
     assert "ok" in res.stdout
 
 
 def test_import_is_light():
     code = "import sys, ikml_gym; print(sorted(m for m in ('torch', 'matplotlib', 'pybullet') if m in sys.modules))"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
 
@@ -245,9 +249,15 @@ def test_human_render_without_display_is_a_clear_error(monkeypatch):
 
 def test_invalid_options_are_rejected():
     before = connected_clients()
-    for bad in ({"control_type": "torque"}, {"goal_type": "orientation"}, {"reward_type": "x"},
-                {"goal_filter": "maybe"}, {"ik_solver": "magic", "control_type": "ee"},
-                {"singularity_penalty": -1.0}, {"render_mode": "ascii"}):
+    for bad in (
+        {"control_type": "torque"},
+        {"goal_type": "orientation"},
+        {"reward_type": "x"},
+        {"goal_filter": "maybe"},
+        {"ik_solver": "magic", "control_type": "ee"},
+        {"singularity_penalty": -1.0},
+        {"render_mode": "ascii"},
+    ):
         with pytest.raises((ValueError, TypeError)), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # gymnasium's own render_mode warning
             gym.make("ikml_gym/Reach4DOF-v0", **bad)
@@ -279,7 +289,7 @@ def test_pose_goals(arm_name):
 
 def test_dense_reward_is_negative_distance():
     env = make("ikml_gym/Reach6DOFDense-v0")
-    obs, info = env.reset(seed=2)
+    env.reset(seed=2)
     _, reward, _, _, info = env.step(np.zeros(6, dtype=np.float32))
     assert reward == pytest.approx(-info["distance"], rel=1e-6)
     env.close()
@@ -288,8 +298,16 @@ def test_dense_reward_is_negative_distance():
 def test_info_carries_calls_class_and_kinv(oracle4):
     env = make("ikml_gym/Reach4DOF-v0", classifier=oracle4)
     obs, info = env.reset(seed=0)
-    for key in ("is_success", "ik_calls", "ik_calls_episode", "goal_class", "kinv",
-                "feasibility_penalty", "goal_accepted", "goal_tries"):
+    for key in (
+        "is_success",
+        "ik_calls",
+        "ik_calls_episode",
+        "goal_class",
+        "kinv",
+        "feasibility_penalty",
+        "goal_accepted",
+        "goal_tries",
+    ):
         assert key in info
     assert info["goal_class"] in (0, 1, 2, 3)
     _, _, _, _, info = env.step(env.action_space.sample())
@@ -337,8 +355,12 @@ def test_ik_goal_filter_counts_calls_and_keeps_reachable_goals(arm4):
 
 @pytest.mark.parametrize("exclude", [False, True])
 def test_classifier_goal_filter(oracle6, exclude):
-    env = make("ikml_gym/Reach6DOF-v0", goal_filter="classifier", classifier=oracle6,
-               exclude_near_singular=exclude)
+    env = make(
+        "ikml_gym/Reach6DOF-v0",
+        goal_filter="classifier",
+        classifier=oracle6,
+        exclude_near_singular=exclude,
+    )
     for seed in range(6):
         _, info = env.reset(seed=seed)
         assert info["ik_calls"] == 0 and info["goal_accepted"]
@@ -355,7 +377,9 @@ def test_goal_filter_gives_up_after_max_tries(arm4):
         def predict(self, features):
             return np.zeros(len(features), dtype=int)
 
-    env = make("ikml_gym/Reach4DOF-v0", goal_filter="classifier", classifier=Never(), max_goal_tries=40)
+    env = make(
+        "ikml_gym/Reach4DOF-v0", goal_filter="classifier", classifier=Never(), max_goal_tries=40
+    )
     _, info = env.reset(seed=0)
     assert not info["goal_accepted"] and info["goal_tries"] == 40
     env.close()
@@ -400,11 +424,9 @@ def test_ee_control_counts_pybullet_calls():
     env = make("ikml_gym/Reach4DOFEE-v0")
     _, info = env.reset(seed=0)
     assert info["ik_calls"] == 0
-    total = 0
-    for _ in range(10):
+    for total in range(1, 11):
         _, _, term, trunc, info = env.step(env.action_space.sample())
         assert info["ik_calls"] == 1  # one pose per step; restarts live inside that call
-        total += 1
         assert info["ik_calls_episode"] == total
         if term or trunc:
             break
@@ -445,8 +467,12 @@ def test_ee_target_moves_the_end_effector():
 
 @pytest.mark.parametrize("goal_type", ["position", "pose"])
 def test_ik_prior_zero_action_reaches_the_goal(arm4, goal_type):
-    env = make("ikml_gym/Reach4DOFIKPrior-v0", ik_prior=AnalyticIK(arm4), goal_filter="ik",
-               goal_type=goal_type)
+    env = make(
+        "ikml_gym/Reach4DOFIKPrior-v0",
+        ik_prior=AnalyticIK(arm4),
+        goal_filter="ik",
+        goal_type=goal_type,
+    )
     successes = 0
     for seed in range(5):
         obs, info = env.reset(seed=seed)
@@ -474,10 +500,20 @@ def test_ikprior_default_is_the_pretrained_learned_ik():
 
 
 def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
-    from ikml_gym.envs.wrappers import FeasibilityGoalFilter, FeasibilityPenaltyWrapper, IKPriorWrapper
+    from ikml_gym.envs.wrappers import (
+        FeasibilityGoalFilter,
+        FeasibilityPenaltyWrapper,
+        IKPriorWrapper,
+    )
 
-    kw = make("ikml_gym/Reach4DOF-v0", control_type="ik_prior", ik_prior=AnalyticIK(arm4),
-              goal_filter="classifier", classifier=oracle4, singularity_penalty=0.3)
+    kw = make(
+        "ikml_gym/Reach4DOF-v0",
+        control_type="ik_prior",
+        ik_prior=AnalyticIK(arm4),
+        goal_filter="classifier",
+        classifier=oracle4,
+        singularity_penalty=0.3,
+    )
     wrapped = make("ikml_gym/Reach4DOF-v0")
     wrapped = IKPriorWrapper(wrapped, prior=AnalyticIK(arm4))
     wrapped = FeasibilityGoalFilter(wrapped, classifier=oracle4)
@@ -486,7 +522,9 @@ def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
     assert wrapped.observation_space == kw.observation_space
     assert_same(rollout(kw, seed=5, n=10), rollout(wrapped, seed=5, n=10))
     obs, _ = wrapped.reset(seed=1)
-    r = wrapped.compute_reward(obs["achieved_goal"], obs["desired_goal"], {"feasibility_penalty": 1.0})
+    r = wrapped.compute_reward(
+        obs["achieved_goal"], obs["desired_goal"], {"feasibility_penalty": 1.0}
+    )
     assert r == pytest.approx(-1.3) or r == pytest.approx(-0.3)
     kw.close()
     wrapped.close()
@@ -530,7 +568,9 @@ def _rss_mb() -> float:
     return 0.0
 
 
-@pytest.mark.parametrize("n", [pytest.param(60, id="60"), pytest.param(1000, id="1000", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "n", [pytest.param(60, id="60"), pytest.param(1000, id="1000", marks=pytest.mark.slow)]
+)
 def test_make_close_cycles_leak_nothing(n):
     before = connected_clients()
     for i in range(10):  # warm up caches before measuring memory
@@ -557,20 +597,28 @@ def test_make_vec_async_spawn_and_subproc_vec_env():
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    envs = gym.make_vec("ikml_gym/Reach4DOF-v0", num_envs=2, vectorization_mode="async",
-                        vector_kwargs={"context": "spawn"})
+    envs = gym.make_vec(
+        "ikml_gym/Reach4DOF-v0",
+        num_envs=2,
+        vectorization_mode="async",
+        vector_kwargs={"context": "spawn"},
+    )
     obs, _ = envs.reset(seed=0)
     assert obs["observation"].shape == (2, 12)
-    obs, rew, term, trunc, info = envs.step(envs.action_space.sample())
+    _, rew, _, _, _ = envs.step(envs.action_space.sample())
     assert rew.shape == (2,)
     envs.close()
 
     # spawned workers re-import nothing: the "ikml_gym:" prefix makes gym.make import the package
-    venv = make_vec_env("ikml_gym:ikml_gym/Reach6DOFEE-v0", n_envs=2, vec_env_cls=SubprocVecEnv,
-                        vec_env_kwargs={"start_method": "spawn"})
+    venv = make_vec_env(
+        "ikml_gym:ikml_gym/Reach6DOFEE-v0",
+        n_envs=2,
+        vec_env_cls=SubprocVecEnv,
+        vec_env_kwargs={"start_method": "spawn"},
+    )
     venv.seed(0)
     obs = venv.reset()
-    obs, rew, done, infos = venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))
+    obs, rew, _, infos = venv.step(np.stack([venv.action_space.sample() for _ in range(2)]))
     assert rew.shape == (2,) and "ik_calls" in infos[0]
     ag = obs["achieved_goal"]
     r = venv.env_method("compute_reward", ag, obs["desired_goal"], np.array(infos), indices=[0])[0]
@@ -628,7 +676,10 @@ def tiny_classifier4(arm4):
     spec = input_spec(arm4)
     d = input_features(arm4.fk_features(arm4.random_q(4, np.random.default_rng(0))), spec).shape[1]
     rng = np.random.default_rng(0)
-    layers = [(rng.normal(size=(d, 16)), rng.normal(size=16)), (rng.normal(size=(16, 4)), rng.normal(size=4))]
+    layers = [
+        (rng.normal(size=(d, 16)), rng.normal(size=16)),
+        (rng.normal(size=(16, 4)), rng.normal(size=4)),
+    ]
     return FeasibilityClassifier(arm4, layers, np.zeros(d), np.ones(d), np.array([0.05, 0.2]), spec)
 
 
@@ -636,11 +687,17 @@ def test_real_classifier_and_feasibility_filter_as_goal_filter(arm4, tiny_classi
     from ikml_gym.learned.feasibility import FeasibilityFilter
     from ikml_gym.solvers import DLSIK
 
-    env = make("ikml_gym/Reach4DOF-v0", goal_filter="classifier", classifier=tiny_classifier4,
-               singularity_penalty=0.1)
+    env = make(
+        "ikml_gym/Reach4DOF-v0",
+        goal_filter="classifier",
+        classifier=tiny_classifier4,
+        singularity_penalty=0.1,
+    )
     _, info = env.reset(seed=0)
     assert info["ik_calls"] == 0
-    assert info["goal_class"] == int(tiny_classifier4.predict(env.unwrapped.goal_pose[None])[0]) >= 1
+    assert (
+        info["goal_class"] == int(tiny_classifier4.predict(env.unwrapped.goal_pose[None])[0]) >= 1
+    )
     _, _, _, _, info = env.step(env.action_space.sample())
     assert info["feasibility_penalty"] in (0.0, 1.0)
     env.close()

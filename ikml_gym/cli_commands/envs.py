@@ -33,7 +33,9 @@ def _envs(args: argparse.Namespace) -> int:
 
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["top"].add_parser(
-        "envs", help="list the Gymnasium environment ids", description="List the registered env ids."
+        "envs",
+        help="list the Gymnasium environment ids",
+        description="List the registered env ids.",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_envs)

@@ -9,7 +9,7 @@ scores them. This class only sequences them and builds observations and infos.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -19,7 +19,6 @@ from ..errors import InvalidInputError
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask, predict_classes
-
 
 #: joint speeds in the observation are clipped to this, rad/s
 MAX_JOINT_SPEED = 50.0
@@ -42,7 +41,7 @@ class ArmTaskEnv(gym.Env):
         owned: objects with ``close()`` made for this env (IK solvers), closed with it.
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 25}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 25}
 
     def __init__(
         self,
@@ -68,7 +67,7 @@ class ArmTaskEnv(gym.Env):
         self.render_width = int(render_width)
         self.render_height = int(render_height)
         self._owned = list(owned or [])
-        self.metadata = {**type(self).metadata, "render_fps": int(round(1.0 / sim.dt))}
+        self.metadata = {**type(self).metadata, "render_fps": round(1.0 / sim.dt)}
 
         self._make_spaces()
 
@@ -96,10 +95,14 @@ class ArmTaskEnv(gym.Env):
         lo = np.concatenate([lim_lo - JOINT_MARGIN, -vel, pose_lo, lim_lo[:extra]])
         hi = np.concatenate([lim_hi + JOINT_MARGIN, vel, pose_hi, lim_hi[:extra]])
         g = self.task.goal_dim
-        goal = spaces.Box(pose_lo[:g].astype(np.float32), pose_hi[:g].astype(np.float32), dtype=np.float32)
+        goal = spaces.Box(
+            pose_lo[:g].astype(np.float32), pose_hi[:g].astype(np.float32), dtype=np.float32
+        )
         self.observation_space = spaces.Dict(
             {
-                "observation": spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32),
+                "observation": spaces.Box(
+                    lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32
+                ),
                 "achieved_goal": goal,
                 "desired_goal": goal,
             }
@@ -150,7 +153,11 @@ class ArmTaskEnv(gym.Env):
         if goal is None:
             sample = self.task.sample_goal(self.np_random)
             features, accepted, tries, calls, cls = (
-                sample.features, sample.accepted, sample.tries, sample.ik_calls, sample.goal_class,
+                sample.features,
+                sample.accepted,
+                sample.tries,
+                sample.ik_calls,
+                sample.goal_class,
             )
         else:
             features, _ = self.arm.check_features(goal, "options['goal']")
@@ -205,7 +212,9 @@ class ArmTaskEnv(gym.Env):
             self.render()
         return obs, reward, terminated, False, info
 
-    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+    def compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
         """Reward of goals (goal_dim,) -> float32 0-d array, or (B, goal_dim) -> float32 (B,).
 
         ``info``: one info dict or B of them (only ``feasibility_penalty`` is read).
@@ -213,11 +222,15 @@ class ArmTaskEnv(gym.Env):
         """
         return self.task.compute_reward(achieved_goal, desired_goal, info)
 
-    def compute_terminated(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+    def compute_terminated(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
         """Success of goals (batched like :meth:`compute_reward`): episodes end on success."""
         return self.task.is_success(achieved_goal, desired_goal)
 
-    def compute_truncated(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+    def compute_truncated(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
         """Never truncated by the env itself (the ``TimeLimit`` of ``gymnasium.make`` does that)."""
         return np.zeros(np.shape(achieved_goal)[:-1], dtype=bool)
 
@@ -226,7 +239,9 @@ class ArmTaskEnv(gym.Env):
         try:
             a = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"action must be numeric with shape {self.action_space.shape}: {exc}") from exc
+            raise InvalidInputError(
+                f"action must be numeric with shape {self.action_space.shape}: {exc}"
+            ) from exc
         if a.shape != self.action_space.shape:
             raise InvalidInputError(
                 f"action must have shape {self.action_space.shape}, got {a.shape}"
@@ -256,7 +271,12 @@ class ArmTaskEnv(gym.Env):
         }
 
     def _info(
-        self, obs: dict[str, np.ndarray], state: RobotState, calls: int, ik_success: bool, penalty: float
+        self,
+        obs: dict[str, np.ndarray],
+        state: RobotState,
+        calls: int,
+        ik_success: bool,
+        penalty: float,
     ) -> dict[str, Any]:
         d_pos, d_rot = self.task.distances(obs["achieved_goal"], obs["desired_goal"])
         success = (d_pos < self.task.distance_threshold) & (d_rot < self.task.angle_threshold)

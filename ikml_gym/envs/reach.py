@@ -85,7 +85,9 @@ def make_classifier(spec: Any, arm: Arm) -> Any:
     ``FeasibilityFilter`` (``query``) as is."""
     if isinstance(spec, str):
         if spec != "pretrained":
-            raise ValueError(f"classifier must be 'pretrained' or an object with predict(), got {spec!r}")
+            raise ValueError(
+                f"classifier must be 'pretrained' or an object with predict(), got {spec!r}"
+            )
         from .. import load_classifier
 
         spec = load_classifier(arm.name)
@@ -285,16 +287,24 @@ class ArmReachEnv(ArmTaskEnv):
                 controller = JointControl(joint_step)
             elif control_type == "ee":
                 step = 0.06 * the_arm.reach if ee_step is None else float(ee_step)
-                controller = EEControl(make_solver(ik_solver, the_arm, owned, "ik_solver"), step, rot_step)
+                controller = EEControl(
+                    make_solver(ik_solver, the_arm, owned, "ik_solver"), step, rot_step
+                )
             else:
-                controller = IKPriorControl(make_solver(ik_prior, the_arm, owned, "ik_prior"), residual_scale)
+                controller = IKPriorControl(
+                    make_solver(ik_prior, the_arm, owned, "ik_prior"), residual_scale
+                )
 
-            penalty = FeasibilityPenalty(clf, singularity_penalty) if singularity_penalty > 0 else None
+            penalty = (
+                FeasibilityPenalty(clf, singularity_penalty) if singularity_penalty > 0 else None
+            )
             task = ReachTask(
                 the_arm,
                 goal_type=goal_type,
                 reward_type=reward_type,
-                distance_threshold=0.05 * the_arm.reach if distance_threshold is None else distance_threshold,
+                distance_threshold=0.05 * the_arm.reach
+                if distance_threshold is None
+                else distance_threshold,
                 angle_threshold=angle_threshold,
                 goal_range=goal_range,
                 goal_filter=gfilter,
@@ -323,7 +333,11 @@ class ArmReachEnv(ArmTaskEnv):
             import pybullet
 
             pybullet.resetDebugVisualizerCamera(
-                2.0 * the_arm.reach, 45.0, -25.0, self._camera_target().tolist(), physicsClientId=sim.client
+                2.0 * the_arm.reach,
+                45.0,
+                -25.0,
+                self._camera_target().tolist(),
+                physicsClientId=sim.client,
             )
 
     # ---------------------------------------------------------------- pickle

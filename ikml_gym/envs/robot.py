@@ -77,8 +77,6 @@ class Command:
     ik_success: bool = True
 
 
-
-
 class Controller(ABC):
     """Maps a clipped action in [-1, 1] to joint targets; owns the action scaling."""
 
@@ -221,7 +219,9 @@ class IKPriorControl(Controller):
         before = numerical_calls(self.prior)
         res = self.prior.solve(goal_features, q0=state.q)
         self.q_prior = np.clip(
-            np.asarray(res.q, dtype=np.float64), self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
+            np.asarray(res.q, dtype=np.float64),
+            self.arm.joint_limits[:, 0],
+            self.arm.joint_limits[:, 1],
         )
         self.prior_success = bool(res.success)
         return numerical_calls(self.prior) - before
@@ -265,7 +265,9 @@ class ArmRobot:
         info = self.sim.joint_info(self.body)
         by_name = {j[1].decode(): j for j in info}
         self.joints = [by_name[n][0] for n in self.arm.joint_names]
-        self.forces = [float(by_name[n][10]) if by_name[n][10] > 0 else 100.0 for n in self.arm.joint_names]
+        self.forces = [
+            float(by_name[n][10]) if by_name[n][10] > 0 else 100.0 for n in self.arm.joint_names
+        ]
         self.home_q = (
             home_configuration(self.arm)
             if self.home_q is None
@@ -303,7 +305,12 @@ class ArmRobot:
 
     def get_state(self) -> dict[str, Any]:
         q, qdot = self.sim.joint_states(self.body, self.joints)
-        return {"q": q, "qdot": qdot, "q_target": self.q_target.copy(), "controller": self.controller.get_state()}
+        return {
+            "q": q,
+            "qdot": qdot,
+            "q_target": self.q_target.copy(),
+            "controller": self.controller.get_state(),
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.sim.set_joint_velocities(self.body, self.joints, state["q"], state["qdot"])

@@ -12,6 +12,7 @@ when the object is garbage-collected or the interpreter exits
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import weakref
@@ -27,11 +28,10 @@ class DisplayNotAvailableError(IkmlGymError, RuntimeError):
 
 
 def _disconnect(pybullet, client: int) -> None:
-    try:
+    # at interpreter shutdown the module may already be half torn down
+    with contextlib.suppress(pybullet.error, AttributeError, TypeError):
         if pybullet.isConnected(physicsClientId=client):
             pybullet.disconnect(physicsClientId=client)
-    except Exception:  # interpreter shutdown: the module may already be half torn down
-        pass
 
 
 def display_available() -> bool:
@@ -113,9 +113,7 @@ class BulletSim:
     # ----------------------------------------------------------------- bodies
     def load_urdf(self, path: str | Path, fixed_base: bool = True) -> int:
         """Load a URDF at the origin; returns the body id."""
-        return self._p.loadURDF(
-            str(path), useFixedBase=fixed_base, physicsClientId=self._check()
-        )
+        return self._p.loadURDF(str(path), useFixedBase=fixed_base, physicsClientId=self._check())
 
     def joint_info(self, body: int) -> list[tuple]:
         """PyBullet ``getJointInfo`` of every joint of ``body``."""

@@ -113,7 +113,11 @@ class IKGoalFilter(GoalFilter):
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
         before = numerical_calls(self.solver)
         res = self.solver.solve(features)
-        return np.atleast_1d(np.asarray(res.success, dtype=bool)), None, numerical_calls(self.solver) - before
+        return (
+            np.atleast_1d(np.asarray(res.success, dtype=bool)),
+            None,
+            numerical_calls(self.solver) - before,
+        )
 
     def solvers(self) -> list[Any]:
         return [self.solver]
@@ -130,7 +134,9 @@ class ClassifierGoalFilter(GoalFilter):
 
     name = "classifier"
 
-    def __init__(self, classifier: Any, exclude_near_singular: bool = False, batch_size: int = 32) -> None:
+    def __init__(
+        self, classifier: Any, exclude_near_singular: bool = False, batch_size: int = 32
+    ) -> None:
         self.classifier = classifier
         self.exclude_near_singular = bool(exclude_near_singular)
         self.batch_size = int(batch_size)
@@ -286,9 +292,7 @@ class ReachTask:
         d_pos, d_rot = self.distances(achieved, desired)
         return (d_pos < self.distance_threshold) & (d_rot < self.angle_threshold)
 
-    def compute_reward(
-        self, achieved: np.ndarray, desired: np.ndarray, info: Any
-    ) -> np.ndarray:
+    def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any) -> np.ndarray:
         """Vectorised reward: goals (goal_dim,) -> float32 scalar array; (B, goal_dim) -> (B,).
 
         ``info`` is one info dict, or a sequence / object array of B dicts (what
@@ -313,4 +317,6 @@ def _penalty_flags(info: Any, shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(info, Mapping):
         return np.broadcast_to(float(info.get("feasibility_penalty", 0.0)), shape)
     flags = np.array([float(i.get("feasibility_penalty", 0.0)) for i in np.ravel(info)])
-    return flags.reshape(shape) if flags.size == int(np.prod(shape)) else np.broadcast_to(flags, shape)
+    return (
+        flags.reshape(shape) if flags.size == int(np.prod(shape)) else np.broadcast_to(flags, shape)
+    )

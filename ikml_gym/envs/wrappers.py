@@ -38,7 +38,9 @@ def _base(env: gym.Env) -> ArmTaskEnv:
 
 
 class _PartWrapper(gym.Wrapper):
-    def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
+    def compute_reward(
+        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
+    ) -> np.ndarray:
         """See :meth:`ArmTaskEnv.compute_reward`."""
         return self.env.unwrapped.compute_reward(achieved_goal, desired_goal, info)
 
@@ -102,7 +104,9 @@ class GoalFilterWrapper(_PartWrapper):
         elif goal_filter == "none":
             part = NoGoalFilter()
         else:
-            raise ValueError(f"goal_filter must be 'none', 'ik', 'classifier' or a GoalFilter, got {goal_filter!r}")
+            raise ValueError(
+                f"goal_filter must be 'none', 'ik', 'classifier' or a GoalFilter, got {goal_filter!r}"
+            )
         base.set_goal_filter(part)
 
 
@@ -112,7 +116,9 @@ class FeasibilityGoalFilter(GoalFilterWrapper):
     def __init__(
         self, env: gym.Env, classifier: Any = "pretrained", exclude_near_singular: bool = False
     ) -> None:
-        super().__init__(env, "classifier", classifier=classifier, exclude_near_singular=exclude_near_singular)
+        super().__init__(
+            env, "classifier", classifier=classifier, exclude_near_singular=exclude_near_singular
+        )
 
 
 class FeasibilityPenaltyWrapper(_PartWrapper):
