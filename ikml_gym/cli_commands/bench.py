@@ -164,6 +164,26 @@ def run_benchmark(
         tuned = PyBulletIK(arm, seed=seed)
         defaults = PyBulletIK.pybullet_defaults(arm, seed=seed)
         dls = DLSIK(arm, seed=seed)
+        settings = {
+            f"{key}_settings": {k: getattr(obj, k) for k in keys}
+            for key, obj, keys in (
+                (
+                    "dls",
+                    dls,
+                    (
+                        "max_iters",
+                        "restarts",
+                        "damping",
+                        "max_step",
+                        "seed_pool",
+                        "restart_seeds",
+                        "chunk",
+                    ),
+                ),
+                ("pybullet_tuned", tuned, ("damping", "max_iters", "residual", "restarts")),
+                ("pybullet_defaults", defaults, ("damping", "max_iters", "residual", "restarts")),
+            )
+        }
         rates: dict[str, float] = {"tuned": 0.0, "defaults": 0.0, "dls": 0.0}
         results: dict[str, Any] = {}
         try:
@@ -208,14 +228,7 @@ def run_benchmark(
     return {
         "rows": rows,
         "targets": TARGETS,
-        "settings": {
-            "quick": quick,
-            "seed": seed,
-            **size,
-            "dls": {"max_iters": 10, "restarts": 20, "damping": 1e-2, "seed_pool": 8},
-            "pybullet_tuned": {"damping": 1e-3, "max_iters": 200, "residual": 1e-5, "restarts": 5},
-            "pybullet_defaults": {"damping": 0.1, "max_iters": 20, "residual": 1e-4, "restarts": 0},
-        },
+        "settings": {"quick": quick, "seed": seed, **size, **settings},
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
@@ -274,7 +287,7 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["top"].add_parser(
         "bench",
         help="FK / IK speed: ikml_gym vs PyBullet, side by side",
-        description=__doc__.split("\n\n")[0],
+        description="Kinematics and IK solver speed: ikml_gym vs PyBullet, side by side in one run.",
     )
     add_arguments(p, default_json=None)
     p.set_defaults(handler=_bench)
