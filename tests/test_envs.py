@@ -417,6 +417,20 @@ def test_singularity_penalty_survives_relabelling(oracle4, arm4):
     env.close()
 
 
+def test_penalty_needs_the_infos(oracle4):
+    env = make("ikml_gym/Reach4DOF-v0", classifier=oracle4, singularity_penalty=0.5)
+    obs, info = env.reset(seed=0)
+    ag = np.stack([obs["achieved_goal"]] * 3)
+    with pytest.raises(InvalidInputError, match="copy_info_dict"):
+        env.unwrapped.compute_reward(ag, ag, [{}, {}, {}])  # SB3 HER without copy_info_dict
+    with pytest.raises(InvalidInputError, match="infos"):
+        env.unwrapped.compute_reward(ag, ag, [info, info])
+    env.close()
+    env = make("ikml_gym/Reach4DOF-v0")  # no penalty: infos are not read
+    np.testing.assert_array_equal(env.unwrapped.compute_reward(ag, ag, [{}, {}, {}]), np.zeros(3))
+    env.close()
+
+
 # ------------------------------------------------------------------------- controllers
 
 
@@ -646,6 +660,33 @@ def test_sac_her_smoke():
     )
     model.learn(200)
     assert model.num_timesteps == 200
+    env.close()
+
+
+@pytest.mark.slow
+def test_sac_her_with_penalty_relabels_with_the_flags(oracle4):
+    import torch
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    torch.set_num_threads(1)
+    env = make("ikml_gym/Reach4DOF-v0", classifier=oracle4, singularity_penalty=0.5)
+    model = SAC(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=HerReplayBuffer,
+        replay_buffer_kwargs={"copy_info_dict": True},  # the flags must reach compute_reward
+        learning_starts=MAX_EPISODE_STEPS + 10,
+        batch_size=32,
+        policy_kwargs={"net_arch": [16]},
+        seed=0,
+        device="cpu",
+    )
+    model.learn(120)
+    batch = model.replay_buffer.sample(64, env=None)
+    flags = np.array(
+        [i["feasibility_penalty"] for i in model.replay_buffer.infos[: model.replay_buffer.pos, 0]]
+    )
+    assert batch.rewards.shape == (64, 1) and set(np.unique(flags)) <= {0.0, 1.0}
     env.close()
 
 

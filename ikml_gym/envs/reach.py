@@ -171,7 +171,9 @@ class ArmReachEnv(ArmTaskEnv):
     ``singularity_penalty=w > 0`` the reward loses ``w`` on every step whose
     commanded target (the ee target, or the FK of the joint targets) the
     ``classifier`` calls unreachable or near-singular; the flag is stored in
-    ``info["feasibility_penalty"]``, so HER relabelling recomputes it correctly.
+    ``info["feasibility_penalty"]``, so HER relabelling recomputes it correctly
+    (stable-baselines3: ``HerReplayBuffer(..., copy_info_dict=True)``, else it passes
+    empty infos and ``compute_reward`` raises rather than drop the penalty).
     An episode terminates on success; ``TimeLimit`` truncates it after 50 steps.
 
     Info: ``is_success``, ``distance`` (m), ``angle_error`` (rad), ``ik_calls``

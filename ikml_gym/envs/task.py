@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import kinematics as kin
 from ..arms import POSE4, Arm
+from ..errors import InvalidInputError
 
 #: classifier classes (as in ``ikml_gym.data``): 0 unreachable, 1 near-singular, 2 adequate, 3 high
 UNREACHABLE, NEAR_SINGULAR = 0, 1
@@ -297,7 +298,8 @@ class ReachTask:
 
         ``info`` is one info dict, or a sequence / object array of B dicts (what
         stable-baselines3's ``HerReplayBuffer`` passes); it is only read for the
-        feasibility penalty flag.
+        feasibility penalty flag, and then must hold it (with SB3's HER: pass
+        ``replay_buffer_kwargs={"copy_info_dict": True}``; empty dicts raise).
         """
         d_pos, d_rot = self.distances(achieved, desired)
         if self.reward_type == "sparse":
@@ -310,13 +312,22 @@ class ReachTask:
         return np.asarray(reward, dtype=np.float32)
 
 
+def _flag(info: Any) -> float:
+    try:
+        return float(info["feasibility_penalty"])
+    except (KeyError, TypeError, IndexError):
+        raise InvalidInputError(
+            "with a feasibility penalty, compute_reward needs the step infos (their "
+            "'feasibility_penalty' flags); stable-baselines3's HerReplayBuffer passes empty "
+            "dicts unless replay_buffer_kwargs={'copy_info_dict': True}"
+        ) from None
+
+
 def _penalty_flags(info: Any, shape: tuple[int, ...]) -> np.ndarray:
     """``feasibility_penalty`` flags from one info dict or a batch of them."""
-    if info is None:
-        return np.zeros(shape)
     if isinstance(info, Mapping):
-        return np.broadcast_to(float(info.get("feasibility_penalty", 0.0)), shape)
-    flags = np.array([float(i.get("feasibility_penalty", 0.0)) for i in np.ravel(info)])
-    return (
-        flags.reshape(shape) if flags.size == int(np.prod(shape)) else np.broadcast_to(flags, shape)
-    )
+        return np.broadcast_to(_flag(info), shape)
+    flags = np.array([_flag(i) for i in np.ravel(np.asarray(info, dtype=object))], dtype=np.float64)
+    if flags.size != int(np.prod(shape)):
+        raise InvalidInputError(f"got {flags.size} infos for goals of batch shape {shape}")
+    return flags.reshape(shape)
