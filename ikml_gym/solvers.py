@@ -302,7 +302,8 @@ class DLSIK(IKSolver):
     Args:
         arm: the arm.
         max_iters: iterations per start.
-        restarts: random restarts per pose after the first start.
+        restarts: random starts per pose after the first one (each seed of a
+            multi-seed restart counts).
         damping: the damping floor (unitless).
         max_step: largest joint step per iteration (rad, or m for prismatic joints).
         seed: seed of the start/restart generator.

@@ -155,7 +155,7 @@ def run_benchmark(
         feats = arm.fk_features(arm.random_q(size["analytic"], rng))
         analytic = AnalyticIK(arm)
         rate, res = _best_rate(lambda s=analytic, f=feats: s.solve(f), len(feats), reps)
-        row(name, "IK", "AnalyticIK (all branches)", len(feats), rate, res.success.mean())
+        row(name, "IK", "AnalyticIK (closed form)", len(feats), rate, res.success.mean())
 
         # ---- numerical IK, side by side on the same targets
         say(f"{name}: numerical IK")
