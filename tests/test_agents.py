@@ -1,0 +1,76 @@
+"""Agents and IK stacks: calls are counted by the solvers, the plug-in stack spends fewer."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import ikml_gym
+from ikml_gym.agents import ScreenedIK, ScriptedReacher, baseline_stack, plugin_stack, run_episodes
+from ikml_gym.solvers import DLSIK
+
+
+@pytest.fixture(scope="module")
+def arm4():
+    return ikml_gym.load_arm("arm4")
+
+
+def _run(arm, make_stack, episodes=4):
+    stack = make_stack(arm)
+    env = gym.make("ikml_gym/Reach4DOFEE-v0", goal_type="pose", **stack.env_kwargs)
+    try:
+        solver = stack.env_kwargs["ik_solver"]
+        stats = run_episodes(env, episodes, seed=3)
+        return stats, solver
+    finally:
+        env.close()
+        stack.close()
+
+
+def test_baseline_counts_every_step_and_goal(arm4):
+    stats, solver = _run(arm4, baseline_stack)
+    assert stats.episodes == 4
+    assert 0.0 <= stats.success_rate <= 1.0
+    # one PyBullet call per control step, plus at least one per goal candidate
+    assert stats.ik_calls >= solver.calls + stats.episodes
+    assert stats.calls_per_episode == pytest.approx(stats.ik_calls / 4)
+
+
+def test_plugin_stack_spends_far_fewer_calls_on_the_same_goals(arm4):
+    base, _ = _run(arm4, baseline_stack)
+    plug, _ = _run(arm4, plugin_stack)
+    assert plug.ik_calls <= 0.2 * base.ik_calls
+    assert plug.success_rate >= base.success_rate - 0.25
+
+
+def test_screened_ik_refuses_clearly_unreachable_targets_without_a_call(arm4):
+    clf = ikml_gym.load_classifier("arm4")
+    screened = ScreenedIK(DLSIK(arm4), clf)
+    far = np.array([[3 * arm4.reach, 0.0, 0.0, 0.0], [0.0, 3 * arm4.reach, 0.5, 1.0]])
+    res = screened.solve(far)
+    assert not res.success.any()
+    assert screened.calls == 0 and screened.screened == 2
+    near = arm4.fk_features(arm4.random_q(5, np.random.default_rng(0)))
+    res = screened.solve(near)
+    assert screened.calls == 5 - int(np.count_nonzero(
+        clf.predict_proba(near)[:, 0] > screened.confidence))  # fmt: skip
+    assert res.success.mean() >= 0.8
+
+
+def test_scripted_reacher_needs_ee_control():
+    env = gym.make("ikml_gym/Reach4DOF-v0")
+    try:
+        with pytest.raises(ValueError, match="ee"):
+            ScriptedReacher(env)
+    finally:
+        env.close()
+
+
+def test_run_episodes_rejects_zero_episodes(arm4):
+    stack = baseline_stack(arm4)
+    env = gym.make("ikml_gym/Reach4DOFEE-v0", **stack.env_kwargs)
+    try:
+        with pytest.raises(ValueError):
+            run_episodes(env, 0)
+    finally:
+        env.close()
+        stack.close()

@@ -1,0 +1,66 @@
+"""The examples and the demo run end to end with tiny budgets (marked slow)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def _run(args, cwd, timeout=600):
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_reach_ik_calls_example(tmp_path):
+    out = _run([EXAMPLES / "reach_ik_calls.py", "--episodes", "3", "--json", tmp_path / "r.json"],
+               tmp_path)  # fmt: skip
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert {r["arm"] for r in results} == {"arm4", "arm6"}
+    assert "numerical IK calls" in out
+
+
+@pytest.mark.slow
+def test_trajectory_filter_example(tmp_path):
+    _run([EXAMPLES / "trajectory_filter.py", "--trajectories", "6", "--out", tmp_path,
+          "--json", tmp_path / "t.json"], tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "t.json").read_text())
+    assert r["ik_calls_baseline"] == 6 * 50
+    assert r["ik_calls_filter"] < r["ik_calls_baseline"]
+    assert (tmp_path / "trajectories.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_custom_arm_example(tmp_path):
+    out = _run([EXAMPLES / "custom_arm.py", "--reachable", "600", "--unreachable", "200",
+                "--epochs", "2", "--episodes", "1", "--out", tmp_path / "xarm"], tmp_path)  # fmt: skip
+    assert "episode 0" in out
+    assert (tmp_path / "xarm.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_train_sac_prior_example(tmp_path):
+    _run([EXAMPLES / "train_sac_prior.py", "--steps", "300", "--seeds", "0", "--eval-every", "150",
+          "--eval-episodes", "2", "--out", tmp_path], tmp_path)  # fmt: skip
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) >= {"joints", "ik_prior"}
+    assert (tmp_path / "learning_curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_demo_command_writes_the_documented_keys(tmp_path):
+    _run(["-m", "ikml_gym.cli", "demo", "--episodes", "2", "--trajectories", "4",
+          "--out", tmp_path, "--json", tmp_path / "demo.json"], tmp_path)  # fmt: skip
+    r = json.loads((tmp_path / "demo.json").read_text())
+    for key in ("ik_calls_baseline", "ik_calls_plugin", "success_baseline", "success_plugin"):
+        assert key in r["reach4"]
+    for key in ("ik_calls_baseline", "ik_calls_plugin", "waypoint_agreement"):
+        assert key in r["traj6"]
