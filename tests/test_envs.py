@@ -216,6 +216,33 @@ def test_compute_reward_matches_step_rewards(env_id):
     env.close()
 
 
+VARIANTS = [
+    ("ikml_gym/Reach6DOF-v0", {"goal_type": "pose"}),
+    ("ikml_gym/Reach4DOFEEDense-v0", {"goal_type": "pose"}),
+    ("ikml_gym/Reach6DOFEE-v0", {"goal_type": "pose", "goal_filter": "ik"}),
+    ("ikml_gym/Reach4DOFIKPrior-v0", {"goal_type": "pose", "ik_prior": "analytic"}),
+    ("ikml_gym/Reach6DOF-v0", {"control_type": "ik_prior", "ik_prior": "analytic"}),
+    ("ikml_gym/Reach4DOF-v0", {"goal_filter": "classifier", "singularity_penalty": 0.3}),
+]
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), VARIANTS, ids=lambda v: str(v))
+def test_checkers_on_keyword_variants(env_id, kwargs, oracle4):
+    from stable_baselines3.common.env_checker import check_env
+
+    if kwargs.get("goal_filter") == "classifier":
+        kwargs = {**kwargs, "classifier": oracle4}
+    env = make(env_id, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        check_env(env.unwrapped, warn=True)
+    assert [str(w.message) for w in caught] == []
+    a, b = rollout(env, seed=4, n=15), rollout(env, seed=4, n=15)
+    assert_same(a, b)
+    env.close()
+
+
 # ---------------------------------------------------------------------- actions, render
 
 
