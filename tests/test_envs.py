@@ -808,3 +808,14 @@ def test_polish_steps_of_a_learned_solver_count_as_numerical_calls(arm4):
     assert numerical_calls(hybrid) == hybrid.learned.polish_calls + fallback.calls
     env.close()
     fallback.close()
+
+
+def test_reset_with_a_given_goal(arm4):
+    env = make("ikml_gym/Reach4DOF-v0", goal_type="pose")
+    pose = arm4.fk_features(np.array([0.3, 0.2, 0.5, 0.4]))
+    obs, info = env.reset(seed=0, options={"goal": pose})
+    np.testing.assert_allclose(obs["desired_goal"], pose.astype(np.float32))
+    assert info["goal_tries"] == 0 and info["ik_calls"] == 0
+    with pytest.raises(InvalidInputError):
+        env.reset(options={"goal": pose[:3]})
+    env.close()
