@@ -465,62 +465,73 @@ class DLSIK(IKSolver):
         return tpos, np.ascontiguousarray(rot.transpose(2, 1, 0).reshape(9, -1))
 
     def _run(self, q: np.ndarray, features: np.ndarray, iters: int, restarts: int) -> np.ndarray:
-        """Iterate (N, dof) starts; restart rows that miss after ``iters`` -> (N, dof).
+        """Iterate (N, dof) starts; restart poses that miss after ``iters`` -> (N, dof).
 
-        The batch holds *candidates* (a pose and one start). When the batch runs low,
-        a pose that restarts gets several fresh starts at once, so the last hard poses
-        do not cost one Python-level iteration each per restart.
+        The batch holds *candidates* (a pose and one start). A pose whose candidates
+        are all spent gets ``restart_seeds`` fresh ones (more when few poses are left,
+        so the last hard poses do not cost a Python-level loop per restart), until it
+        has used ``1 + restarts`` starts.
         """
         n = len(q)
         out = q.copy()
-        tpos, tgt = self._targets(features)
+        tpos_all, tgt_all = self._targets(features)
         pose = np.arange(n)  # candidate -> pose
+        tpos, tgt = tpos_all, tgt_all
         qt = np.ascontiguousarray(q.T)
         age = np.zeros(n, dtype=np.int64)  # iterations since this candidate's start
+        limit = np.full(n, iters)  # iterations this candidate may take
         used = np.ones(n, dtype=np.int64)  # starts used per pose
         best = np.full(n, np.inf)
-        solved = np.zeros(n, dtype=bool)
+        done = np.zeros(n, dtype=bool)  # solved, or out of starts
         while len(pose):
             err, jac = self._error_jacobian(qt, tpos, tgt)
             conv = self._converged(err)
-            spent = ~conv & (age >= iters)
-            again = np.zeros(len(pose), dtype=bool)
+            spent = ~conv & (age >= limit)
             if np.any(spent):  # keep each pose's best unconverged attempt
                 e2 = err[:, spent] ** 2
                 score = e2[:3].sum(axis=0) / self._conv_pos**2 + e2[3:].sum(axis=0) / (
                     self._conv_rot**2
                 )
-                better = score < best[pose[spent]]
-                idx = pose[spent][better]
-                out[idx] = qt[:, spent][:, better].T
-                best[idx] = score[better]
-                again = spent & (used[pose] <= restarts)
+                order = np.argsort(-score)  # worst first, so the best attempt is written last
+                sp_pose, sp_q, score = pose[spent][order], qt[:, spent][:, order], score[order]
+                better = score < best[sp_pose]
+                out[sp_pose[better]] = sp_q[:, better].T
+                np.minimum.at(best, sp_pose, score)
             if np.any(conv):
                 out[pose[conv]] = qt[:, conv].T
-                solved[pose[conv]] = True
+                done[pose[conv]] = True
+            need = np.zeros(0, dtype=np.int64)
             if np.any(conv | spent):
-                keep = ~solved[pose] & ~(spent & ~again)
+                spent_poses = np.unique(pose[spent])
+                keep = ~done[pose] & ~spent
                 pose, qt, err, jac = pose[keep], qt[:, keep], err[:, keep], jac[:, :, keep]
-                tpos, tgt, age, again = tpos[:, keep], tgt[:, keep], age[keep], again[keep]
-                if not len(pose):
-                    break
-            qt = self._step(qt, err, jac)
-            age += 1
-            if np.any(again):  # fresh random starts for these candidates
-                m = int(again.sum())
+                tpos, tgt, age, limit = tpos[:, keep], tgt[:, keep], age[keep], limit[keep]
+                if len(spent_poses):
+                    active = np.zeros(n, dtype=bool)
+                    active[pose] = True
+                    cand = spent_poses[~done[spent_poses] & ~active[spent_poses]]
+                    out_of_starts = used[cand] > restarts
+                    done[cand[out_of_starts]] = True
+                    need = cand[~out_of_starts]
+            if len(pose):
+                qt = self._step(qt, err, jac)
+                age += 1
+            if len(need):  # fresh starts for poses whose every candidate is spent
                 k = self.restart_seeds
-                if len(pose) < self._min_batch:  # few left: more starts per pose at once
-                    k = int(min(16, max(k, -(-(self._min_batch - len(pose)) // m))))
-                qt[:, again] = self._seeds(tpos[:, again], tgt[:, again])
-                age[again] = 0
-                used[pose[again]] += k
-                if k > 1:
-                    extra = np.repeat(np.flatnonzero(again), k - 1)
-                    pose = np.concatenate([pose, pose[extra]])
-                    qt = np.concatenate([qt, self._seeds(tpos[:, extra], tgt[:, extra])], axis=1)
-                    tpos = np.concatenate([tpos, tpos[:, extra]], axis=1)
-                    tgt = np.concatenate([tgt, tgt[:, extra]], axis=1)
-                    age = np.concatenate([age, np.zeros(len(extra), dtype=np.int64)])
+                if len(pose) + len(need) < self._min_batch:  # few left: more seeds per pose
+                    k = int(min(16, max(k, -(-self._min_batch // len(need)))))
+                count = np.minimum(k, restarts + 1 - used[need])
+                # later starts get more iterations: what is left is mostly slow,
+                # near-singular poses (or unreachable ones)
+                longer = iters * np.minimum(4, 1 + used[need] // 4)
+                used[need] += count
+                new = np.repeat(need, count)
+                limit = np.concatenate([limit, np.repeat(longer, count)])
+                pose = np.concatenate([pose, new])
+                qt = np.concatenate([qt, self._seeds(tpos_all[:, new], tgt_all[:, new])], axis=1)
+                tpos = np.concatenate([tpos, tpos_all[:, new]], axis=1)
+                tgt = np.concatenate([tgt, tgt_all[:, new]], axis=1)
+                age = np.concatenate([age, np.zeros(len(new), dtype=np.int64)])
         return out
 
     def refine(self, q: np.ndarray, features: np.ndarray, iters: int) -> np.ndarray:

@@ -163,3 +163,25 @@ def test_analytic_degenerate_and_unreachable_rows(arm6):
     assert not res.success[50] and np.isfinite(res.pos_err[50]) and res.pos_err[50] > 1.0
     _, valid = AnalyticIK(arm6).solve_all(f[:10])
     assert valid.any(axis=1).all()
+
+
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+def test_dls_gives_up_on_unreachable_targets_with_bounded_work(name, resolve_arm):
+    arm = resolve_arm(name)
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(100, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    pos = arm.reach_center + d * arm.reach * 1.3
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (100, 1))
+    feats = arm.features(pos, quat)
+    solver = DLSIK(arm, restarts=5)
+    starts = []
+    seeds = solver._seeds
+    solver._seeds = lambda tpos, tgt: starts.append(tpos.shape[1]) or seeds(tpos, tgt)
+    res = solver.solve(feats)
+    assert not res.success.any()
+    assert solver.calls == 100
+    assert sum(starts) <= 100 * 6  # 1 + restarts starts per pose, never more
+    assert np.all(res.pos_err > 0.1 * arm.reach)  # best attempts are reported, finite
+    none = DLSIK(arm, restarts=0).solve(feats)
+    assert not none.success.any()
