@@ -15,6 +15,7 @@ ALL_ARMS = [
     ("arm6", None),
     ("xarm/xarm6_robot.urdf", None),
     ("kuka_iiwa/model.urdf", None),
+    ("franka_panda/panda.urdf", "panda_hand"),  # a tree: fingers branch off the hand
 ]
 
 
