@@ -819,3 +819,19 @@ def test_reset_with_a_given_goal(arm4):
     with pytest.raises(InvalidInputError):
         env.reset(options={"goal": pose[:3]})
     env.close()
+
+
+def test_ee_control_at_the_workspace_edge_moves_without_jumping():
+    env = make("ikml_gym/Reach4DOFEE-v0")
+    obs, _ = env.reset(seed=0)
+    base = env.unwrapped
+    action = np.array([1, 0, 0, 0], dtype=np.float32)  # keep pushing out along +x
+    failures, q_prev = 0, base.robot.q_target.copy()
+    for _ in range(30):
+        obs, _, _, _, info = env.unwrapped.step(action)
+        failures += not info["ik_success"]
+        assert np.max(np.abs(base.robot.q_target - q_prev)) <= 0.5 + 1e-9
+        q_prev = base.robot.q_target.copy()
+    reach = np.linalg.norm(obs["achieved_goal"] - base.arm.reach_center)
+    assert failures > 0 and reach > 0.8 * base.arm.reach
+    env.close()

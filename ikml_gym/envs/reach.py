@@ -146,8 +146,10 @@ class ArmReachEnv(ArmTaskEnv):
         * ``ee``: the measured ee pose moved by action * (``ee_step`` m, ``rot_step``
           rad) is solved by ``ik_solver`` every step (seeded with the current q);
           ``"pybullet"`` (baseline, default) or ``"hybrid"`` (learned IK, FK check,
-          PyBullet fallback), or any solver instance. On an IK failure the joint
-          targets stay where they were. Numerical calls are counted in ``info``.
+          PyBullet fallback), or any solver instance. On an IK failure the solver's
+          answer is used only if it gets closer to the target without moving a joint
+          by more than 0.5 rad, else the joint targets stay. Numerical calls are
+          counted in ``info``.
         * ``ik_prior``: joint targets = ``ik_prior`` solution of the goal pose +
           action * ``residual_scale`` (0.25 rad); a zero action reaches the goal when
           the prior is right. ``"learned"`` (default, ``ikml_gym.load_ik``), or a

@@ -145,16 +145,21 @@ class EEControl(Controller):
     for pose7 arms (width 6). The orientation is part of the action even for
     position goals, because IK needs a full pose and a fixed orientation would make
     much of the workspace unreachable. ``solver.solve(target, q0=q)`` gives the joint
-    targets; where it fails (errors above its tolerances) the previous joint targets
-    are kept. Every solver call is counted through ``solver.calls``.
+    targets. Where it fails (errors above its tolerances) its answer is still used if
+    it ends closer to the target position than the arm is and moves no joint by more
+    than ``max_jump`` (rad); otherwise the previous joint targets are kept. Every
+    numerical call is counted (see :func:`~ikml_gym.envs.task.numerical_calls`).
     """
 
     name = "ee"
 
-    def __init__(self, solver: Any, ee_step: float, rot_step: float = 0.15) -> None:
+    def __init__(
+        self, solver: Any, ee_step: float, rot_step: float = 0.15, max_jump: float = 0.5
+    ) -> None:
         self.solver = solver
         self.ee_step = float(ee_step)
         self.rot_step = float(rot_step)
+        self.max_jump = float(max_jump)
 
     @property
     def action_dim(self) -> int:
@@ -179,7 +184,15 @@ class EEControl(Controller):
         res = self.solver.solve(target, q0=state.q)
         calls = numerical_calls(self.solver) - before
         ok = bool(res.success)
-        return Command(np.asarray(res.q) if ok else q_target, target, calls, ok)
+        q_new = np.asarray(res.q, dtype=np.float64)
+        if not ok:
+            # partial progress: keep an unsuccessful answer only if it lands closer to the
+            # target than the arm is now and does not jump (no branch switch mid-motion)
+            closer = float(res.pos_err) < float(np.linalg.norm(target[:3] - state.features[:3]))
+            jump = float(np.max(np.abs(kin.wrap_angle(q_new - state.q))))
+            if not (closer and jump <= self.max_jump):
+                q_new = q_target
+        return Command(q_new, target, calls, ok)
 
     def solvers(self) -> list[Any]:
         return [self.solver]
