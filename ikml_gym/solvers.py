@@ -320,7 +320,7 @@ class DLSIK(IKSolver):
         damping: float = 1e-2,
         max_step: float = 1.0,
         seed: int | None = 0,
-        seed_pool: int = 8,
+        seed_pool: int = 4,
         restart_seeds: int = 2,
         chunk: int = 4096,
         **kwargs: float,
