@@ -316,7 +316,7 @@ class DLSIK(IKSolver):
         self,
         arm: Arm,
         max_iters: int = 10,
-        restarts: int = 20,
+        restarts: int = 30,
         damping: float = 1e-2,
         max_step: float = 1.0,
         seed: int | None = 0,
