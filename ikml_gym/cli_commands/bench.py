@@ -5,7 +5,9 @@ Rows (every rate is the best of ``repeats`` interleaved rounds, wall clock):
 * FK: batched numpy FK vs a PyBullet loop (``resetJointState`` + ``getLinkState``);
 * AnalyticIK poses/s (closed form, every branch FK-checked);
 * DLSIK (batched) vs PyBulletIK tuned vs PyBulletIK with PyBullet's defaults, on
-  the same random reachable targets, with success rates (1 mm / 1 degree).
+  the same random reachable targets, with success rates (1 mm / 1 degree);
+* DLSIK vs PyBulletIK tuned on unreachable targets (1.2-1.5 reach away): the cost
+  of giving up, which is what a feasibility check by numerical IK pays.
 
 ``benchmarks/kinematics.py`` runs the same function; the README table comes from it.
 """
@@ -30,6 +32,8 @@ SIZES = {
         "fk_pybullet": 3_000,
         "analytic": 50_000,
         "dls": 10_000,
+        "unreachable": 2_000,
+        "pybullet_unreachable": 60,
         "pybullet": 400,
         "repeats": 3,
     },
@@ -38,6 +42,8 @@ SIZES = {
         "fk_pybullet": 200,
         "analytic": 2_000,
         "dls": 200,
+        "unreachable": 20,
+        "pybullet_unreachable": 5,
         "pybullet": 20,
         "repeats": 1,
     },
@@ -81,6 +87,16 @@ def _pybullet_fk_loop(arm: Any, q: np.ndarray) -> Callable[[], np.ndarray]:
     return run
 
 
+def _unreachable(arm: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Features of n poses 1.2-1.5 reach from the reach centre, random orientations."""
+    from scipy.spatial.transform import Rotation
+
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    pos = arm.reach_center + d * arm.reach * rng.uniform(1.2, 1.5, (n, 1))
+    return arm.features(pos, Rotation.random(n, random_state=rng).as_quat())
+
+
 def run_benchmark(
     quick: bool = False, seed: int = 0, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -117,7 +133,7 @@ def run_benchmark(
                 "speedup": None if speedup is None else round(speedup, 2),
             }
         )
-        say(f"  {arm} {task:4s} {method:28s} {rate:12,.0f}/s")
+        say(f"  {arm} {task:14s} {method:32s} {rate:12,.0f}/s")
 
     for name in ("arm4", "arm6"):
         arm = load_arm(name)
@@ -184,7 +200,10 @@ def run_benchmark(
                 ("pybullet_defaults", defaults, ("damping", "max_iters", "residual", "restarts")),
             )
         }
-        rates: dict[str, float] = {"tuned": 0.0, "defaults": 0.0, "dls": 0.0}
+        # unreachable targets (what a goal filter asks about): the cost of giving up
+        far = _unreachable(arm, size["unreachable"], rng)
+        far_few = far[: size["pybullet_unreachable"]]
+        rates: dict[str, float] = {}
         results: dict[str, Any] = {}
         try:
             for _ in range(reps):
@@ -192,9 +211,11 @@ def run_benchmark(
                     ("tuned", tuned, few),
                     ("defaults", defaults, few),
                     ("dls", dls, feats),
+                    ("tuned_far", tuned, far_few),
+                    ("dls_far", dls, far),
                 ):
                     r, results[key] = _best_rate(lambda s=solver, f=f: s.solve(f), len(f), 1)
-                    rates[key] = max(rates[key], r)
+                    rates[key] = max(rates.get(key, 0.0), r)
         finally:
             tuned.close()
             defaults.close()
@@ -223,6 +244,24 @@ def run_benchmark(
             results["dls"].success.mean(),
             "PyBulletIK tuned",
             rates["dls"] / rates["tuned"],
+        )
+        row(
+            name,
+            "IK unreachable",
+            "PyBulletIK tuned",
+            len(far_few),
+            rates["tuned_far"],
+            results["tuned_far"].success.mean(),
+        )
+        row(
+            name,
+            "IK unreachable",
+            "DLSIK batched",
+            len(far),
+            rates["dls_far"],
+            results["dls_far"].success.mean(),
+            "PyBulletIK tuned",
+            rates["dls_far"] / rates["tuned_far"],
         )
 
     return {
