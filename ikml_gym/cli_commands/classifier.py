@@ -64,7 +64,7 @@ def _eval_classifier(args: argparse.Namespace) -> int:
 
     from ..arms import load_arm
     from ..learned.classifier import load_classifier
-    from ..learned.classifier_eval import evaluate, format_table, write_plots
+    from ..learned.classifier_eval import FILTER_FALLBACK, evaluate, format_table, write_plots
     from ..learned.feasibility import DEFAULT_CONFIDENCE
     from ..solvers import DLSIK
 
@@ -72,7 +72,7 @@ def _eval_classifier(args: argparse.Namespace) -> int:
     model = load_classifier(args.model or arm.name, arm=arm)
     arrays, _ = _dataset(args, arm)
     feats, labels = arrays["features"], arrays["label"].astype(np.int64)
-    fallback = None if args.no_filter else DLSIK(arm, seed=args.seed)
+    fallback = None if args.no_filter else DLSIK(arm, seed=args.seed, **FILTER_FALLBACK)
     conf = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
     res = evaluate(model, feats, labels, fallback=fallback, confidence=conf)
     print(format_table(res))

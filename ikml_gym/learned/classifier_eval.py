@@ -18,6 +18,9 @@ from .classifier import FeasibilityClassifier, split_indices
 from .feasibility import DEFAULT_CONFIDENCE, FeasibilityFilter
 
 ECE_BINS = 15
+#: DLSIK settings of the fallback the filter row is measured with (more restarts than the
+#: solver's default: the poses the classifier is unsure of lie near the workspace boundary)
+FILTER_FALLBACK = {"max_iters": 60, "restarts": 30}
 
 
 def expected_calibration_error(
@@ -184,8 +187,10 @@ def format_table(res: dict[str, Any]) -> str:
             ),
             (
                 "filter: wrong reachability",
-                (f"{f['wrong_reachability']} / {f['n']:,} "
-                f"(model {f['wrong_from_model']}, fallback {f['wrong_from_fallback']})"),
+                (
+                    f"{f['wrong_reachability']} / {f['n']:,} "
+                    f"(model {f['wrong_from_model']}, fallback {f['wrong_from_fallback']})"
+                ),
             ),
             (f"filter: fallback calls ({f['fallback']})", f"{f['fallback_calls']:,}"),
         ]
