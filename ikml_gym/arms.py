@@ -300,7 +300,9 @@ class Arm:
         f, single = as_batch(features, self.feature_dim, name)
         f = f.copy()
         if self.feature_kind == POSE7:
-            f[:, 3:] = kin.canonical_quat(unit_quaternions(f[:, 3:], f"{name}[:, 3:7] (quaternion)"))
+            f[:, 3:] = kin.canonical_quat(
+                unit_quaternions(f[:, 3:], f"{name}[:, 3:7] (quaternion)")
+            )
         else:
             f[:, 3] = kin.wrap_angle(f[:, 3])
         return f, single

@@ -298,8 +298,12 @@ def tool_pitch_rate(rot: np.ndarray, omega: np.ndarray) -> np.ndarray:
 
 def quat_angle(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
     """Geodesic angle (N,) in radians between (N, 4) unit quaternions (sign-agnostic)."""
+    # 2 atan2(|v|, |w|) of the relative rotation conj(q1) q2: accurate down to 1e-16 rad,
+    # where 2 arccos(|q1 . q2|) cannot resolve angles below ~1e-8
+    w1, v1, w2, v2 = q1[:, 3:], q1[:, :3], q2[:, 3:], q2[:, :3]
+    v = w1 * v2 - w2 * v1 - np.cross(v1, v2)
     dot = np.abs(np.sum(q1 * q2, axis=1))
-    return 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
+    return 2.0 * np.arctan2(np.linalg.norm(v, axis=1), dot)
 
 
 def rotation_error_vector(r_target: np.ndarray, r_current: np.ndarray) -> np.ndarray:

@@ -164,3 +164,11 @@ def test_tool_pitch_and_features(arm4, rng):
     np.testing.assert_allclose(feats[:, 3], kin.wrap_angle(q[:, 1] + q[:, 2] + q[:, 3]), atol=1e-9)
     pos, quat = arm4.fk(q)
     np.testing.assert_allclose(arm4.features(pos, quat), feats, atol=1e-12)
+
+
+@pytest.mark.parametrize("angle", [1e-12, 1e-9, 1e-6, 0.5, 3.0, np.pi])
+def test_quat_angle_is_accurate_at_every_scale(angle):
+    a = Rotation.random(200, random_state=0)
+    b = a * Rotation.from_rotvec(np.tile([0.0, 0.0, angle], (200, 1)))
+    for qb in (b.as_quat(), -b.as_quat()):  # sign-agnostic
+        np.testing.assert_allclose(kin.quat_angle(a.as_quat(), qb), angle, atol=1e-15)
