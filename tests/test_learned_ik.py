@@ -253,3 +253,12 @@ def test_pitch_closure_refuses_other_chains(tiny, arm4, tmp_path):
         pytest.skip("the bent arm is not treated as pose4")
     with pytest.raises(ValueError, match="pitch_closure"):
         LearnedIK(other, model.nets, pitch_closure=True)
+
+
+def test_training_is_reproducible_from_the_seed(arm4, tiny, targets):
+    model, _ = tiny
+    again, _ = _tiny(arm4)
+    for a, b in zip(model.nets, again.nets):
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(again.solve(targets).q, model.solve(targets).q)
