@@ -60,9 +60,9 @@ def main() -> int:
     model = load_classifier(arm.name)
     t0 = time.perf_counter()
     if args.data:
-        arrays, header = load_dataset(args.data)
+        arrays, _ = load_dataset(args.data)
     else:
-        arrays, header = make_classifier_dataset(arm, seed=0)
+        arrays, _ = make_classifier_dataset(arm, seed=0)
     data_s = time.perf_counter() - t0
     feats, labels = arrays["features"], arrays["label"].astype(np.int64)
     res = evaluate(
