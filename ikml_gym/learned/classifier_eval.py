@@ -194,10 +194,12 @@ def format_table(res: dict[str, Any]) -> str:
         ("expected calibration error (test)", f"{t['ece']:.4f}"),
         (
             "throughput (batched, CPU)",
-            f"{res['throughput_poses_per_s']:,.0f} poses/s wall "
-            f"({res['throughput']['poses_per_cpu_s']:,.0f} per CPU-second; "
-            f"load avg {res['throughput']['load_average_1min']:.1f} on "
-            f"{res['throughput']['cpu_count']} cores)",
+            (
+                f"{res['throughput_poses_per_s']:,.0f} poses/s wall "
+                f"({res['throughput']['poses_per_cpu_s']:,.0f} per CPU-second; "
+                f"load avg {res['throughput']['load_average_1min']:.1f} on "
+                f"{res['throughput']['cpu_count']} cores)"
+            ),
         ),
     ]
     f = res.get("filter")
