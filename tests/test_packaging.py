@@ -70,6 +70,7 @@ def test_bench_command_quick(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| arm6 | IK | DLSIK batched |" in table
     result = json.loads(out.read_text())
+    assert "| arm4 | FK |" in out.with_suffix(".md").read_text()
     methods = {(r["arm"], r["method"]) for r in result["rows"]}
     for arm in ("arm4", "arm6"):
         assert (arm, "PyBulletIK tuned") in methods

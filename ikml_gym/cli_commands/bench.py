@@ -295,7 +295,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ..io import atomic_write_json
+    from ..io import atomic_write_json, atomic_write_text
 
     log = None if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     result = run_benchmark(quick=args.quick, seed=args.seed, log=log)
@@ -304,8 +304,11 @@ def _bench(args: argparse.Namespace) -> int:
     )
     print(format_table(result))
     if args.json:
-        atomic_write_json(Path(args.json), result)
-        print(f"wrote {args.json}", file=sys.stderr)
+        path = Path(args.json)
+        atomic_write_json(path, result)
+        md = path.with_suffix(".md")
+        atomic_write_text(md, f"`{result['command']}`\n\n{format_table(result)}\n")
+        print(f"wrote {path} and {md}", file=sys.stderr)
     return 0
 
 
@@ -316,7 +319,7 @@ def add_arguments(p: argparse.ArgumentParser, default_json: str | None) -> None:
     p.add_argument(
         "--json",
         default=default_json,
-        help=f"write the results as JSON here (default: {default_json})",
+        help=f"write the results as JSON here, and the table as .md beside it (default: {default_json})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(command_line=None)
