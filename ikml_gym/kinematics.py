@@ -211,38 +211,29 @@ def chain_fk(
 def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions, xyzw, canonical ``w >= 0``.
 
-    Shepperd's method (branch on the largest of w, x, y, z), pure numpy.
+    Shepperd's method: each row uses the formula led by the largest of w, x, y, z
+    (all four are evaluated branch-free and the right one selected), pure numpy.
     """
-    r = rot
-    m00, m11, m22 = r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]
+    m = rot.reshape(len(rot), 9).T  # (9, N) rows m00, m01, ..., m22
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
     tr = m00 + m11 + m22
-    cand = np.stack([tr, m00, m11, m22], axis=1)
-    choice = np.argmax(cand, axis=1)
-    q = np.empty((len(r), 4))
-    # w largest
-    s = np.sqrt(np.maximum(1.0 + tr, 1e-300)) * 2.0
-    q_w = np.stack(
+    lead = np.stack([tr, m00, m11, m22])  # 4 * (w^2, x^2, y^2, z^2) - 1 + const, same order
+    choice = np.argmax(lead, axis=0)
+    tiny = 1e-300
+    # denominators s = 4 * (leading component), one per candidate formula
+    s_w = 2.0 * np.sqrt(np.maximum(1.0 + tr, tiny))
+    s_x = 2.0 * np.sqrt(np.maximum(1.0 + m00 - m11 - m22, tiny))
+    s_y = 2.0 * np.sqrt(np.maximum(1.0 - m00 + m11 - m22, tiny))
+    s_z = 2.0 * np.sqrt(np.maximum(1.0 - m00 - m11 + m22, tiny))
+    cands = np.array(
         [
-            (r[:, 2, 1] - r[:, 1, 2]) / s,
-            (r[:, 0, 2] - r[:, 2, 0]) / s,
-            (r[:, 1, 0] - r[:, 0, 1]) / s,
-            0.25 * s,
-        ],
-        axis=1,
-    )
-    q[:] = q_w
-    for idx, (i, j, kk) in enumerate(((0, 1, 2), (1, 2, 0), (2, 0, 1)), start=1):
-        sel = choice == idx
-        if not np.any(sel):
-            continue
-        rs = r[sel]
-        s = np.sqrt(np.maximum(1.0 + rs[:, i, i] - rs[:, j, j] - rs[:, kk, kk], 1e-300)) * 2.0
-        qs = np.empty((len(rs), 4))
-        qs[:, i] = 0.25 * s
-        qs[:, j] = (rs[:, j, i] + rs[:, i, j]) / s
-        qs[:, kk] = (rs[:, kk, i] + rs[:, i, kk]) / s
-        qs[:, 3] = (rs[:, kk, j] - rs[:, j, kk]) / s
-        q[sel] = qs
+            [(m21 - m12) / s_w, (m02 - m20) / s_w, (m10 - m01) / s_w, 0.25 * s_w],
+            [0.25 * s_x, (m01 + m10) / s_x, (m02 + m20) / s_x, (m21 - m12) / s_x],
+            [(m01 + m10) / s_y, 0.25 * s_y, (m12 + m21) / s_y, (m02 - m20) / s_y],
+            [(m02 + m20) / s_z, (m12 + m21) / s_z, 0.25 * s_z, (m10 - m01) / s_z],
+        ]
+    )  # (4 formulas, 4 components, N)
+    q = np.take_along_axis(cands, choice[None, None, :], axis=0)[0].T
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return canonical_quat(q)
 
