@@ -43,6 +43,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     model, hist = train_classifier(
         arm, arrays["features"], arrays["label"].astype(np.int64),
         np.asarray(header["thresholds"]), cfg, progress=not args.quiet,
+        checkpoint=args.checkpoint,
     )  # fmt: skip
     model.info["data_seconds"] = round(data_s, 2)
     model.info["data"] = {k: header.get(k) for k in ("seed", "n_reachable", "n_unreachable")}
@@ -108,6 +109,7 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--out", help="model stem (default runs/ARM_classifier)")
     p.add_argument("--plots", help="directory for the learning-curve PNG")
+    p.add_argument("--checkpoint", help="model stem rewritten at every new best epoch")
     p.set_defaults(handler=_train_classifier)
 
     p = groups["eval"].add_parser("classifier", help="accuracy, calibration, throughput, filter")
