@@ -15,6 +15,7 @@ import numpy as np
 from .agents import baseline_stack, plugin_stack, run_episodes
 from .arms import load_arm
 
+GOAL_TYPE = "position"
 REACH_ENV = {"arm4": "ikml_gym/Reach4DOFEE-v0", "arm6": "ikml_gym/Reach6DOFEE-v0"}
 
 
@@ -47,7 +48,7 @@ def reach_ik_calls(arm_name: str, episodes: int = 200, seed: int = 0) -> dict[st
     out: dict[str, Any] = {"arm": arm_name, "episodes": episodes, "env_id": REACH_ENV[arm_name]}
     for key, make_stack in (("baseline", baseline_stack), ("plugin", plugin_stack)):
         stack = make_stack(arm)
-        env = gym.make(REACH_ENV[arm_name], goal_type="pose", **stack.env_kwargs)
+        env = gym.make(REACH_ENV[arm_name], goal_type=GOAL_TYPE, **stack.env_kwargs)
         try:
             stats = run_episodes(env, episodes, seed=seed).as_dict()
         finally:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_dataset(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         header = json.loads(bytes(arrays.pop("header")).decode())
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{path}: not a readable ikml_gym dataset ({exc})") from exc
     if header.get("format_version", 0) > DATASET_FORMAT_VERSION:
         raise ModelFileError(

@@ -119,7 +119,6 @@ def test_dataset_round_trip_and_version(tmp_path):
         io.load_dataset(tmp_path / "none.npz")
 
 
-@pytest.mark.xfail(reason="io.load_dataset lets zipfile.BadZipFile escape (not ModelFileError)")
 def test_truncated_dataset(tmp_path):
     path = tmp_path / "d.npz"
     io.save_dataset(path, {"x": np.arange(5.0)}, {"arm": "arm4"})

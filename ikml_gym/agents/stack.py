@@ -132,14 +132,16 @@ def plugin_stack(
     ``classifier`` defaults to ``load_classifier(arm.name)``; ``learned`` to
     ``load_ik(arm.name)`` for pose4 arms and ``None`` (numerical IK every step) otherwise.
     """
-    from .. import load_classifier, load_ik
     from ..arms import POSE4
+    from ..learned.classifier import load_classifier
+    from ..learned.ik import load_ik
 
     pos_tol, rot_tol = _tolerances(arm, distance_threshold)
-    clf = load_classifier(arm.name) if classifier is None else classifier
+    clf = load_classifier(arm.name, arm=arm) if classifier is None else classifier
     fallback = PyBulletIK(arm, pos_tol=pos_tol, rot_tol=rot_tol, seed=1)
     if learned is None and arm.feature_kind == POSE4:
-        learned = load_ik(arm.name)
+        # pitch closure: the last joint from psi exactly (algebra, not a numerical step)
+        learned = load_ik(arm.name, arm=arm, pos_tol=pos_tol, rot_tol=rot_tol, pitch_closure=True)
     if learned is not None:
         inner: IKSolver = HybridIK(learned, fallback, tol=(pos_tol, rot_tol))
         note = "learned IK + FK check, PyBulletIK fallback"
