@@ -114,13 +114,13 @@ class ReachabilityOracle:
     the successful ones).
     """
 
-    def __init__(self, arm: Arm, starts: int = 8, seed: int = 0) -> None:
+    def __init__(self, arm: Arm, starts: int = 4, seed: int = 0) -> None:
         from .solvers import DLSIK, AnalyticIK
 
         self.arm = arm
         self.exact = closed_form_for(arm) is not None
         self.analytic = AnalyticIK(arm) if self.exact else None
-        self.dls = None if self.exact else DLSIK(arm, restarts=2, seed=seed)
+        self.dls = None if self.exact else DLSIK(arm, seed=seed)
         self.starts = starts
 
     def __call__(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
