@@ -13,7 +13,8 @@ so "test" is the 80,000 poses training never saw):
   reachability "k / n", expected calibration error, confusion matrix;
 * batched CPU throughput (poses/s, ``predict_proba`` on 200,000 poses, best of 3);
 * the FeasibilityFilter on the 80,000 test poses with a DLSIK fallback
-  (``max_iters=60, restarts=30``): share answered without a numerical call,
+  (``classifier_eval.FILTER_FALLBACK``: 60 iterations, 30 restarts, success at
+  0.1 mm / 1e-4 rad): share answered without a numerical call,
   wrong reachability answers counted against the closed-form oracle (split
   into the classifier's and the fallback's), fallback calls; and the same with
   the exact closed-form "fallback" to isolate the classifier's share;

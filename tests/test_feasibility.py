@@ -90,3 +90,11 @@ def test_single_pose_and_validation(setup4):
         FeasibilityFilter(model, object())
     with pytest.raises(ikml_gym.InvalidInputError):
         filt.query(np.zeros((2, 3)))
+
+
+def test_default_fallback_is_tight_dls(setup4):
+    arm, model, data = setup4
+    filt = FeasibilityFilter(model, confidence=1.0)
+    assert isinstance(filt.fallback, DLSIK) and filt.fallback.pos_tol == 1e-4
+    res = filt.query(data["features"][:5])
+    assert filt.calls == 5 and len(res) == 5

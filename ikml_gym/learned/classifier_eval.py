@@ -16,12 +16,11 @@ import numpy as np
 
 from ..data import CLASS_NAMES
 from .classifier import FeasibilityClassifier, split_indices
-from .feasibility import DEFAULT_CONFIDENCE, FeasibilityFilter
+from .feasibility import DEFAULT_CONFIDENCE, DLS_FALLBACK, FeasibilityFilter
 
 ECE_BINS = 15
-#: DLSIK settings of the fallback the filter row is measured with (more restarts than the
-#: solver's default: the poses the classifier is unsure of lie near the workspace boundary)
-FILTER_FALLBACK = {"max_iters": 60, "restarts": 30}
+#: the DLSIK settings the filter row is measured with (see feasibility.DLS_FALLBACK)
+FILTER_FALLBACK = DLS_FALLBACK
 
 
 def expected_calibration_error(

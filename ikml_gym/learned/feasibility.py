@@ -36,6 +36,12 @@ from .classifier import ClassifierResult, FeasibilityClassifier
 #: rounded up (``classifier_eval.choose_confidence``); measured on test in benchmarks/classifier.py.
 DEFAULT_CONFIDENCE = 0.992
 GATES = ("reachability", "class")
+#: DLSIK settings of the default fallback (``fallback=None``). The poses the classifier
+#: is unsure of lie at the workspace boundary, where the solver's default success tolerance
+#: (1 mm, 1 degree) accepts unreachable poses less than 1 mm outside it (all 22 fallback
+#: errors on the arm6 test split were such false "reachable"); 0.1 mm / 1e-4 rad leaves 4,
+#: and more restarts keep reachable near-singular poses from failing at that tolerance.
+DLS_FALLBACK = {"max_iters": 60, "restarts": 30, "pos_tol": 1e-4, "rot_tol": 1e-4}
 
 
 @dataclass
@@ -72,6 +78,8 @@ class FeasibilityFilter:
         classifier: a :class:`FeasibilityClassifier` for the arm.
         fallback: an :class:`~ikml_gym.solvers.IKSolver` for the same arm (``DLSIK``,
             ``PyBulletIK``); its ``calls`` counter counts the numerical calls made.
+            Default: ``DLSIK(arm, **DLS_FALLBACK)`` -- note that its success tolerance
+            decides poses at the workspace boundary.
         confidence: gate threshold in [0, 1]; the classifier answers where its gate
             probability is strictly above it.
         gate: ``"reachability"`` (default) or ``"class"`` (see the module docstring).
@@ -80,12 +88,16 @@ class FeasibilityFilter:
     def __init__(
         self,
         classifier: FeasibilityClassifier,
-        fallback: IKSolver,
+        fallback: IKSolver | None = None,
         confidence: float = DEFAULT_CONFIDENCE,
         gate: str = "reachability",
     ) -> None:
         if not isinstance(classifier, FeasibilityClassifier):
             raise TypeError(f"classifier must be a FeasibilityClassifier, got {type(classifier)}")
+        if fallback is None:
+            from ..solvers import DLSIK
+
+            fallback = DLSIK(classifier.arm, **DLS_FALLBACK)
         if not isinstance(fallback, IKSolver):
             raise TypeError(f"fallback must be an ikml_gym IKSolver, got {type(fallback)}")
         if fallback.arm.name != classifier.arm.name or (
