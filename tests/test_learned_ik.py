@@ -262,3 +262,28 @@ def test_training_is_reproducible_from_the_seed(arm4, tiny, targets):
         for wa, wb in zip(a.weights, b.weights):
             np.testing.assert_array_equal(wa, wb)
     np.testing.assert_array_equal(again.solve(targets).q, model.solve(targets).q)
+
+
+@pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")  # tiny clusters
+def test_cli_train_is_reproducible_and_eval_writes_json(tmp_path, capsys):
+    from ikml_gym.cli import main
+
+    args = ["train", "ik", "--n", "3000", "--max-epochs", "2", "--hidden", "16", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--plots", str(tmp_path / "p")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert a["weights_sha256"] == b["weights_sha256"]
+    assert (tmp_path / "p" / "arm4_ik_branch_curves.png").is_file()
+    out = tmp_path / "eval.json"
+    code = main(
+        ["eval", "ik", "--model", str(tmp_path / "a"), "--n-test", "200", "--n-numerical", "20",
+         "--json", str(out), "--plots", str(tmp_path / "p"), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(out.read_text())
+    methods = [r["method"] for r in summary["rows"]]
+    assert methods[0].startswith("learned (clustered, 4)") and "PyBulletIK defaults" in methods
+    assert summary["rows"][0]["numerical_calls"] == 0
+    assert "| Method |" in capsys.readouterr().out
+    assert (tmp_path / "p" / "arm4_ik_error_heatmap.png").is_file()

@@ -30,10 +30,15 @@ def _train_ik(args: argparse.Namespace) -> int:
     regressor = default_regressor(seed, max_epochs=args.max_epochs)
     if args.hidden:
         regressor.set_params(hidden_layer_sizes=tuple(int(h) for h in args.hidden.split(",")))
-    model, report = train_learned_ik(
-        arm, arrays["q"], arrays["features"], arrays.get("branch"),
-        clustering=args.clustering, regressor=regressor, seed=seed, progress=not args.quiet,
-    )  # fmt: skip
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the float32 sums then run in one fixed order, so the same seed
+    # gives the same weights on any machine (the shipped model was trained this way)
+    with threadpool_limits(limits=args.threads):
+        model, report = train_learned_ik(
+            arm, arrays["q"], arrays["features"], arrays.get("branch"),
+            clustering=args.clustering, regressor=regressor, seed=seed, progress=not args.quiet,
+        )  # fmt: skip
     model.info["data_seconds"] = round(data_s, 2)
     weights, header_path = model.save(args.out)
     if args.plots:
@@ -78,6 +83,10 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--clustering", choices=("branch", "kmeans"), default="branch")
     p.add_argument("--max-epochs", type=int, default=80, help="epochs per cluster at most")
     p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,256,256 (default)")
+    p.add_argument(
+        "--threads", type=int, default=1,
+        help="BLAS threads while training (default 1: reproducible weights)",
+    )  # fmt: skip
     p.add_argument("--out", default="ikml_gym/pretrained/arm4_ik", help="output stem")
     p.add_argument("--plots", help="folder for the training-curves PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
