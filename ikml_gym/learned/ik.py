@@ -30,8 +30,7 @@ persistent without pickle:
   yaw-pitch-...-pitch arms: zero pitch error, about 30% lower position error.
 * **Training** runs the MLP epoch by epoch (``partial_fit``) with early stopping
   on a 10% validation split; the first three plateaus divide Adam's step size
-  by 4 instead of stopping (on arm4 about a fifth less error per cluster than a
-  constant step size after the same epochs).
+  by 4 instead of stopping (the steps in the learning curves).
 
 Counting (DESIGN section 7): the network and the FK scoring are free, so
 ``calls`` stays 0 (``numerical = False``). Polishing *is* a numerical step:
