@@ -73,6 +73,7 @@ def train_sac_her(
     net_arch: tuple[int, ...] = (256, 256),
     learning_starts: int = 1_000,
     verbose: int = 0,
+    torch_threads: int = 1,
     **make_kwargs: Any,
 ) -> tuple[Any, TrainingLog]:
     """Train SAC with ``HerReplayBuffer`` (future strategy, 4 goals) on ``env_id``.
@@ -80,12 +81,19 @@ def train_sac_her(
     Every ``eval_every`` env steps a callback evaluates the deterministic policy on
     a separate env and logs success rate and numerical IK calls per episode.
 
+    ``torch_threads``: torch CPU threads. One is the default: SAC's small batches
+    gain nothing from more, and on a shared 2-core machine two threads were
+    measured 5x slower per gradient step (29 s vs 5.8 s for 200 steps).
+
     Returns:
         (the SAC model, :class:`TrainingLog`).
     """
+    import torch
     from stable_baselines3 import SAC, HerReplayBuffer
     from stable_baselines3.common.callbacks import BaseCallback
 
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
     env = gym.make(env_id, **make_kwargs)
     eval_env = gym.make(env_id, **make_kwargs)
     log = TrainingLog()
