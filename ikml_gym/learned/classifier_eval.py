@@ -233,6 +233,7 @@ def _plt():
 
 def plot_confusion(confusion: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix PNG (counts annotated)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt = _plt()
     cm = np.asarray(confusion, dtype=float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -270,6 +271,7 @@ def plot_workspace(
     title: str = "",
 ) -> Path:
     """3D scatter of end-effector positions (m) coloured by class."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt = _plt()
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(feats), size=min(n, len(feats)), replace=False)
@@ -300,6 +302,7 @@ def plot_workspace(
 
 def plot_learning_curve(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
     """Train/val loss and accuracy per epoch PNG."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt = _plt()
     ep = np.arange(1, len(history["val_loss"]) + 1)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))

@@ -32,9 +32,9 @@ from ..solvers import IKSolver
 from .classifier import ClassifierResult, FeasibilityClassifier
 
 #: Default gate threshold, chosen on the 80,000-pose arm6 validation split of the shipped
-#: model: the largest gate probability of a wrong reachability answer there (0.99152),
+#: model: the largest gate probability of a wrong reachability answer there (0.99454),
 #: rounded up (``classifier_eval.choose_confidence``); measured on test in benchmarks/classifier.py.
-DEFAULT_CONFIDENCE = 0.992
+DEFAULT_CONFIDENCE = 0.995
 GATES = ("reachability", "class")
 #: DLSIK settings of the default fallback (``fallback=None``). The poses the classifier
 #: is unsure of lie at the workspace boundary, where the solver's default success tolerance
