@@ -703,8 +703,9 @@ class HybridIK(IKSolver):
     ``learned`` is any non-numerical solver (``LearnedIK``, ``AnalyticIK``); its
     answers that meet ``tol`` (position m, orientation rad; default the fallback's
     tolerances) are kept. The others go to ``fallback`` (``PyBulletIK``, ``DLSIK``)
-    seeded with the learned guess, so ``fallback.calls`` is exactly the numerical
-    IK this solver spent; ``calls`` mirrors it.
+    seeded with the learned guess. ``calls`` is the numerical IK this solver
+    spent: the fallback's calls plus the polish steps of the learned solver, if
+    it polishes (``LearnedIK.polish_calls``).
 
     Args:
         learned: solver whose calls are free (``numerical = False``).
@@ -726,12 +727,15 @@ class HybridIK(IKSolver):
 
     @property
     def calls(self) -> int:  # type: ignore[override]
-        return self.fallback.calls
+        """Numerical calls: the fallback's, plus any polish steps the learned solver ran."""
+        return self.fallback.calls + int(getattr(self.learned, "polish_calls", 0))
 
     @calls.setter
-    def calls(self, value: int) -> None:
+    def calls(self, value: int) -> None:  # reset_calls(): zero both counters
         if hasattr(self, "fallback"):
             self.fallback.calls = value
+            if hasattr(self.learned, "polish_calls"):
+                self.learned.polish_calls = 0
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         guess = self.learned.solve(features, q0)

@@ -41,15 +41,10 @@ def numerical_calls(part: Any) -> int:
     """Numerical IK calls a solver / filter has spent, polish steps included.
 
     ``numerical_calls`` where a part reports it (``LearnedIK``: its DLS polish),
-    else ``calls``; plus those of a ``learned`` sub-solver (``HybridIK``, whose
-    ``calls`` are its fallback's).
+    else ``calls`` (``HybridIK``'s include its learned part's polish steps).
     """
     own = getattr(part, "numerical_calls", None)
-    n = int(own if own is not None else (getattr(part, "calls", 0) or 0))
-    learned = getattr(part, "learned", None)
-    if learned is not None and learned is not part:
-        n += numerical_calls(learned)
-    return n
+    return int(own if own is not None else (getattr(part, "calls", 0) or 0))
 
 
 def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:

@@ -261,23 +261,34 @@ class LearnedIK(IKSolver):
             q[:, :, -1] = kin.wrap_angle(f[:, 3, None] - q[:, :, 1:-1].sum(axis=2))
         return self.arm.wrap_to_limits(q.reshape(n * k, dof)).reshape(n, k, dof)
 
-    def _best(self, features: np.ndarray) -> IKResult:
-        """The proposal with the lowest ``pos_err / pos_tol + rot_err / rot_tol``, measured."""
+    def _best(self, features: np.ndarray, q0: np.ndarray | None = None) -> IKResult:
+        """Pick one proposal per pose, measured by FK.
+
+        Without ``q0``: the lowest ``pos_err / pos_tol + rot_err / rot_tol``. With
+        ``q0`` (tracking, e.g. ee control): the proposal nearest to ``q0`` in joint
+        space -- the solution branch the arm is on -- so consecutive targets never
+        jump branches; if that proposal misses the tolerances the caller's fallback
+        starts from it. The distance is not wrapped: the joints stop at their limits,
+        so a branch across +-pi is far away for the arm.
+        """
         proposals = self._propose(features)
         n, k, dof = proposals.shape
         pos_err, rot_err = self.arm.pose_error(
             proposals.reshape(n * k, dof), np.repeat(features, k, axis=0)
         )
         pos_err, rot_err = pos_err.reshape(n, k), rot_err.reshape(n, k)
-        best = np.argmin(pos_err / self.pos_tol + rot_err / self.rot_tol, axis=1)
+        if q0 is None:
+            best = np.argmin(pos_err / self.pos_tol + rot_err / self.rot_tol, axis=1)
+        else:
+            best = np.argmin(np.linalg.norm(proposals - q0[:, None, :], axis=2), axis=1)
         rows = np.arange(n)
         pos_err, rot_err = pos_err[rows, best], rot_err[rows, best]
         success = (pos_err < self.pos_tol) & (rot_err < self.rot_tol)
         return IKResult(proposals[rows, best], success, pos_err, rot_err)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
-        # q0 is accepted for interface compatibility; the network does not need a seed.
-        res = self._best(features)
+        # q0 selects the branch (see _best); the network itself needs no seed.
+        res = self._best(features, q0)
         if self.refine_steps > 0 and not np.all(res.success):
             bad = np.flatnonzero(~res.success)
             if self._dls is None:
