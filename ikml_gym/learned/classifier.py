@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._blas import blas_threads_for
 from ..arms import POSE4, POSE7, SHIPPED_ARMS, Arm, load_arm
 from ..data import CLASS_NAMES, UNREACHABLE
 from ..errors import InvalidInputError, ModelFileError
@@ -185,6 +186,11 @@ class FeasibilityClassifier:
         """(N, 4) float32 logits of task features (feature_dim,) or (N, feature_dim) -> (logits, single)."""
         f, single = self.arm.check_features(features)
         out = np.empty((len(f), N_CLASSES), dtype=np.float32)
+        with blas_threads_for(len(f)):
+            self._forward(f, out)
+        return out, single
+
+    def _forward(self, f: np.ndarray, out: np.ndarray) -> None:
         for s in range(0, len(f), _CHUNK):
             x = input_features(f[s : s + _CHUNK], self.spec).astype(np.float32)
             w, b = self._first
@@ -195,7 +201,6 @@ class FeasibilityClassifier:
                 h = h @ w
                 h += b
             out[s : s + _CHUNK] = h
-        return out, single
 
     def evaluate(self, features: object) -> ClassifierResult:
         """Everything at once (batched; single-pose input gives (1,)-shaped arrays)."""

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._blas import blas_threads_for
 from ..arms import POSE4, SHIPPED_ARMS, Arm, load_arm
 from ..errors import ArmMismatchError, ModelFileError
 from ..io import load_model, model_paths, save_model
@@ -255,7 +256,8 @@ class LearnedIK(IKSolver):
 
     def _propose(self, f: np.ndarray) -> np.ndarray:
         inputs = ik_inputs(f)
-        q = np.stack([joints_from_outputs(net.predict(inputs)) for net in self.nets], axis=1)
+        with blas_threads_for(len(f)):
+            q = np.stack([joints_from_outputs(net.predict(inputs)) for net in self.nets], axis=1)
         n, k, dof = q.shape
         if self.pitch_closure:
             q[:, :, -1] = kin.wrap_angle(f[:, 3, None] - q[:, :, 1:-1].sum(axis=2))
