@@ -48,6 +48,7 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

@@ -23,7 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(f"ikml_gym demo: outputs go to {out.resolve()}\n")
 
-    print(f"1. Reaching, scripted ee agent, pose goals, {args.episodes} episodes per arm and method")
+    print(f"1. Reaching, scripted ee agent, position goals, {args.episodes} episodes per arm and method")
     reach = [ex.reach_ik_calls(arm, args.episodes, seed=args.seed) for arm in ("arm4", "arm6")]
     print(ex.reach_table(reach))
     print(
@@ -79,8 +79,8 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
         "demo", help="IK calls saved in reaching and trajectory filtering (about 2 minutes)",
         description=__doc__,
     )  # fmt: skip
-    p.add_argument("--episodes", type=int, default=100, help="reaching episodes per arm/method")
-    p.add_argument("--trajectories", type=int, default=200, help="arm6 candidate trajectories")
+    p.add_argument("--episodes", type=int, default=200, help="reaching episodes per arm/method")
+    p.add_argument("--trajectories", type=int, default=1000, help="arm6 candidate trajectories")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="ikml_gym_demo", help="folder for PNGs (default ./ikml_gym_demo)")
     p.add_argument("--json", help="write the numbers to this JSON file")
