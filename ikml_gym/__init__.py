@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .arms import Arm, load_arm
+from .envs.registration import ENV_IDS, register_envs
 from .errors import (
     ArmMismatchError,
     DependencyNotInstalled,
@@ -20,7 +21,6 @@ from .errors import (
     UnknownArmError,
     URDFError,
 )
-from .envs.registration import ENV_IDS, register_envs
 
 register_envs()
 

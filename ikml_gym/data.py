@@ -15,6 +15,7 @@ saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,9 @@ _CHUNK = 50_000
 
 
 def _chunks(n: int, desc: str, progress: bool) -> list[slice]:
-    bounds = list(range(0, n, _CHUNK)) + [n]
-    it = zip(bounds[:-1], bounds[1:])
-    return [slice(a, b) for a, b in tqdm(list(it), desc=desc, disable=not progress, unit="chunk")]
+    bounds = [*range(0, n, _CHUNK), n]
+    pairs = list(pairwise(bounds))
+    return [slice(a, b) for a, b in tqdm(pairs, desc=desc, disable=not progress, unit="chunk")]
 
 
 def latin_hypercube_q(arm: Arm, n: int, seed: int) -> np.ndarray:

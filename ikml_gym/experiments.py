@@ -39,14 +39,28 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 # --------------------------------------------------------------------------- reaching
 def reach_ik_calls(arm_name: str, episodes: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Scripted ee reaching with pose goals, baseline stack vs plug-in stack, same seeds.
+    """Scripted ee reaching with position goals: baseline stack vs plug-in stack(s), same seeds.
 
-    Returns ``{"baseline": EpisodeStats dict, "plugin": ..., "reduction": fraction of
-    numerical calls saved, "note": ...}``.
+    arm4 compares the baseline with the full plug-in stack. arm6 has no learned IK,
+    so it shows two plug-in stacks: classifier goal filter only (``plugin``), and
+    with commanded-target screening too (``plugin_screened``: fewer calls, lower
+    success; see :func:`~ikml_gym.agents.stack.plugin_stack`).
+
+    Returns ``{"baseline": EpisodeStats dict, "plugin": ..., ["plugin_screened": ...],
+    "reduction": fraction of numerical calls the ``plugin`` stack saved, "note": ...}``.
     """
+    from functools import partial
+
     arm = load_arm(arm_name)
     out: dict[str, Any] = {"arm": arm_name, "episodes": episodes, "env_id": REACH_ENV[arm_name]}
-    for key, make_stack in (("baseline", baseline_stack), ("plugin", plugin_stack)):
+    stacks = [("baseline", baseline_stack), ("plugin", plugin_stack)]
+    if arm_name != "arm4":
+        stacks = [
+            ("baseline", baseline_stack),
+            ("plugin", partial(plugin_stack, screen_targets=False)),
+            ("plugin_screened", plugin_stack),
+        ]
+    for key, make_stack in stacks:
         stack = make_stack(arm)
         env = gym.make(REACH_ENV[arm_name], goal_type=GOAL_TYPE, **stack.env_kwargs)
         try:
@@ -55,24 +69,27 @@ def reach_ik_calls(arm_name: str, episodes: int = 200, seed: int = 0) -> dict[st
             env.close()
             stack.close()
         stats["method"] = stack.name
+        base = out["baseline"]["ik_calls"] if key != "baseline" else stats["ik_calls"]
+        stats["reduction"] = 1.0 - stats["ik_calls"] / base if base else 0.0
         out[key] = stats
         if key == "plugin":
             out["note"] = stack.note
-    base, plug = out["baseline"]["ik_calls"], out["plugin"]["ik_calls"]
-    out["reduction"] = 1.0 - plug / base if base else 0.0
+    out["reduction"] = out["plugin"]["reduction"]
     return out
 
 
 def reach_table(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
-        for key in ("baseline", "plugin"):
+        for key in ("baseline", "plugin", "plugin_screened"):
+            if key not in r:
+                continue
             s = r[key]
             rows.append([
                 r["arm"], s["method"], f"{100 * s['success_rate']:.1f}%",
                 s["mean_final_distance_mm"], s["ik_calls"], s["calls_per_episode"],
                 f"{s['wall_time_s']:.1f}",
-                f"-{100 * r['reduction']:.1f}% calls" if key == "plugin" else "",
+                f"-{100 * s['reduction']:.1f}% calls" if key != "baseline" else "",
             ])  # fmt: skip
     return table(
         ["arm", "method", "success", "final dist (mm)", "numerical IK calls", "calls/episode",

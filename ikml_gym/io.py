@@ -81,9 +81,8 @@ def save_dataset(path: str | Path, arrays: dict[str, np.ndarray], header: dict[s
     header = {"format_version": DATASET_FORMAT_VERSION, **header}
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload["header"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **payload)
 
 
 def load_dataset(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
