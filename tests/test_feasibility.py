@@ -93,7 +93,7 @@ def test_single_pose_and_validation(setup4):
 
 
 def test_default_fallback_is_tight_dls(setup4):
-    arm, model, data = setup4
+    _arm, model, data = setup4
     filt = FeasibilityFilter(model, confidence=1.0)
     assert isinstance(filt.fallback, DLSIK) and filt.fallback.pos_tol == 1e-4
     res = filt.query(data["features"][:5])
