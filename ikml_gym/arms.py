@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import qmc
 
 from . import kinematics as kin
 from ._validation import as_batch, unit_quaternions
@@ -192,6 +191,8 @@ class Arm:
         Estimated deterministically as the maximum over 2**14 unscrambled Sobol
         configurations (a hair below the true supremum).
         """
+        from scipy.stats import qmc  # lazy: scipy.stats costs ~0.8 s at import
+
         q = self.scale_unit(qmc.Sobol(self.dof, scramble=False).random_base2(14))
         pos, _ = self.fk(q)
         return float(np.max(np.linalg.norm(pos - self.reach_center, axis=1)))
