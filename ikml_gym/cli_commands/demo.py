@@ -79,7 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["top"].add_parser(
-        "demo", help="IK calls saved in reaching and trajectory filtering (about 2 minutes)",
+        "demo", help="IK calls saved in reaching and trajectory filtering (about a minute)",
         description=__doc__,
     )  # fmt: skip
     p.add_argument("--episodes", type=int, default=200, help="reaching episodes per arm/method")
