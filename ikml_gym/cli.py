@@ -67,12 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
-    if handler is None:
-        sub = {"data": "data", "train": "train", "eval": "eval"}.get(args.command or "")
-        if sub:
-            parser.parse_args([sub, "--help"])
-        parser.print_help()
-        return 0 if args.command is None else 2
+    if handler is None:  # a group without its target (e.g. `ikml-gym data`) or nothing at all
+        if args.command is None:
+            parser.print_help()
+            return 0
+        print(
+            f"ikml-gym {args.command}: error: choose a target, e.g. `ikml-gym {args.command} ik`; "
+            f"see `ikml-gym {args.command} --help`",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:
