@@ -227,8 +227,7 @@ def test_cli_train_and_eval(tmp_path):
 
 # --------------------------------------------------------------- shipped models
 def _shipped(name):
-    if not pretrained_path(name).with_suffix(".safetensors").is_file():
-        pytest.skip(f"no shipped {name} classifier")
+    assert pretrained_path(name).with_suffix(".safetensors").is_file(), f"{name} weights must ship"
     return ikml_gym.load_classifier(name)
 
 

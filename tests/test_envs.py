@@ -528,10 +528,6 @@ def test_ik_prior_zero_action_reaches_the_goal(arm4, goal_type):
 
 
 def test_ikprior_default_is_the_pretrained_learned_ik():
-    try:
-        ikml_gym.load_ik("arm4")
-    except ModelFileError as exc:
-        pytest.skip(f"no pretrained learned IK yet: {exc}")
     env = gym.make("ikml_gym/Reach4DOFIKPrior-v0")
     assert env.unwrapped.robot.controller.prior.numerical is False
     env.close()

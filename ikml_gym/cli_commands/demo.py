@@ -39,24 +39,20 @@ def _demo(args: argparse.Namespace) -> int:
     print(ex.trajectory_table(traj))
     print(f"   picture: {traj['plot']}\n")
 
+    def reach_summary(r: dict) -> dict:
+        return {
+            "ik_calls_baseline": r["baseline"]["ik_calls"],
+            "ik_calls_plugin": r["plugin"]["ik_calls"],
+            "success_baseline": r["baseline"]["success_rate"],
+            "success_plugin": r["plugin"]["success_rate"],
+            "reduction": r["reduction"],
+            "details": r,
+        }
+
     r4, r6 = reach
     summary = {
-        "reach4": {
-            "ik_calls_baseline": r4["baseline"]["ik_calls"],
-            "ik_calls_plugin": r4["plugin"]["ik_calls"],
-            "success_baseline": r4["baseline"]["success_rate"],
-            "success_plugin": r4["plugin"]["success_rate"],
-            "reduction": r4["reduction"],
-            "details": r4,
-        },
-        "reach6": {
-            "ik_calls_baseline": r6["baseline"]["ik_calls"],
-            "ik_calls_plugin": r6["plugin"]["ik_calls"],
-            "success_baseline": r6["baseline"]["success_rate"],
-            "success_plugin": r6["plugin"]["success_rate"],
-            "reduction": r6["reduction"],
-            "details": r6,
-        },
+        "reach4": reach_summary(r4),
+        "reach6": reach_summary(r6),
         "traj6": {
             "ik_calls_baseline": traj["ik_calls_baseline"],
             "ik_calls_plugin": traj["ik_calls_filter"],
