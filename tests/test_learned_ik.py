@@ -248,8 +248,7 @@ def test_pitch_closure_refuses_other_chains(tiny, arm4, tmp_path):
     path = tmp_path / "bent.urdf"
     path.write_text(bent)
     other = ikml_gym.load_arm(str(path))
-    if other.feature_kind != "pose4":
-        pytest.skip("the bent arm is not treated as pose4")
+    assert other.feature_kind == "pose4"  # 4 DOF: pose4 features by default
     with pytest.raises(ValueError, match="pitch_closure"):
         LearnedIK(other, model.nets, pitch_closure=True)
 
