@@ -25,6 +25,7 @@ import numpy as np
 from . import kinematics as kin
 from ._validation import as_batch
 from .arms import POSE4, Arm
+from .bullet import load_in_bullet
 from .closed_form import closed_form_for
 from .errors import InvalidInputError
 
@@ -613,17 +614,9 @@ class PyBulletIK(IKSolver):
         self.restarts = int(restarts)
         self.rng = np.random.default_rng(seed)
         self._client = pybullet.connect(pybullet.DIRECT)
-        self._body = pybullet.loadURDF(
-            str(arm.urdf_path), useFixedBase=True, physicsClientId=self._client
-        )
-        info = [
-            pybullet.getJointInfo(self._body, i, physicsClientId=self._client)
-            for i in range(pybullet.getNumJoints(self._body, physicsClientId=self._client))
-        ]
-        by_name = {j[1].decode(): j[0] for j in info}
-        self._joints = [by_name[name] for name in arm.joint_names]
-        self._ee = next(j[0] for j in info if j[12].decode() == arm.ee_link)
-        movable = [j[0] for j in info if j[2] != pybullet.JOINT_FIXED]
+        loaded = load_in_bullet(pybullet, arm, self._client)
+        self._body, self._joints, self._ee = loaded.body, loaded.joints, loaded.ee
+        movable = loaded.movable
         # PyBullet's IK works over all movable joints; keep the others at zero.
         self._movable = movable
         self._col = [movable.index(j) for j in self._joints]

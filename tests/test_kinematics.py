@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from ikml_gym import kinematics as kin
+from ikml_gym.bullet import load_in_bullet
 
 N_CONFIGS = 1000
 #: (shipped name or pybullet_data-relative URDF, ee_link) of every arm checked here
@@ -21,16 +22,8 @@ ALL_ARMS = [
 
 def _load_in_bullet(bullet, arm):
     p, c = bullet
-    body = p.loadURDF(str(arm.urdf_path), useFixedBase=True, physicsClientId=c)
-    info = [
-        p.getJointInfo(body, i, physicsClientId=c)
-        for i in range(p.getNumJoints(body, physicsClientId=c))
-    ]
-    by_name = {j[1].decode(): j[0] for j in info}
-    joints = [by_name[name] for name in arm.joint_names]
-    ee = next(j[0] for j in info if j[12].decode() == arm.ee_link)
-    movable = [j[0] for j in info if j[2] != p.JOINT_FIXED]
-    return body, joints, ee, movable
+    loaded = load_in_bullet(p, arm, c)
+    return loaded.body, loaded.joints, loaded.ee, loaded.movable
 
 
 @pytest.mark.parametrize("spec,ee_link", ALL_ARMS, ids=[a[0] for a in ALL_ARMS])

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..bullet import load_in_bullet
+
 #: sizes of the full run and of ``--quick`` (a smoke test)
 SIZES = {
     "full": {
@@ -64,14 +66,8 @@ def _pybullet_fk_loop(arm: Any, q: np.ndarray) -> Callable[[], np.ndarray]:
     import pybullet as p
 
     client = p.connect(p.DIRECT)
-    body = p.loadURDF(str(arm.urdf_path), useFixedBase=True, physicsClientId=client)
-    info = [
-        p.getJointInfo(body, i, physicsClientId=client)
-        for i in range(p.getNumJoints(body, physicsClientId=client))
-    ]
-    by_name = {j[1].decode(): j[0] for j in info}
-    joints = [by_name[name] for name in arm.joint_names]
-    ee = next(j[0] for j in info if j[12].decode() == arm.ee_link)
+    loaded = load_in_bullet(p, arm, client)
+    body, joints, ee = loaded.body, loaded.joints, loaded.ee
 
     def run() -> np.ndarray:
         out = np.empty((len(q), 3))

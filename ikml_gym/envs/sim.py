@@ -127,13 +127,7 @@ class BulletSim:
         shape = self._p.createVisualShape(
             self._p.GEOM_SPHERE, radius=float(radius), rgbaColor=list(rgba), physicsClientId=c
         )
-        return self._p.createMultiBody(
-            baseMass=0.0,
-            baseCollisionShapeIndex=-1,
-            baseVisualShapeIndex=shape,
-            basePosition=[0.0, 0.0, -10.0],
-            physicsClientId=c,
-        )
+        return self._visual_body(shape, z=-10.0)
 
     def create_floor(self, half_size: float, rgba: tuple[float, float, float, float]) -> int:
         """A visual-only square floor tile just below z = 0 (the arm can pass through it)."""
@@ -144,12 +138,16 @@ class BulletSim:
             rgbaColor=list(rgba),
             physicsClientId=c,
         )
+        return self._visual_body(shape, z=-0.002)
+
+    def _visual_body(self, shape: int, z: float) -> int:
+        """A massless, collision-free body showing ``shape`` at (0, 0, z)."""
         return self._p.createMultiBody(
             baseMass=0.0,
             baseCollisionShapeIndex=-1,
             baseVisualShapeIndex=shape,
-            basePosition=[0.0, 0.0, -0.002],
-            physicsClientId=c,
+            basePosition=[0.0, 0.0, z],
+            physicsClientId=self._check(),
         )
 
     def set_base_position(self, body: int, position: np.ndarray) -> None:
