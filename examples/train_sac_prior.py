@@ -4,10 +4,15 @@ SAC + HER on ``Reach4DOF-v0`` (joint control) and ``Reach4DOFIKPrior-v0`` (the
 action is a residual around the learned IK solution of the goal), goals kept
 only where the classifier calls them reachable (``--goal-filter``; unfiltered,
 about 30% of the sampled goal poses are unreachable and cap every policy's
-success rate), a few seeds each: a learning-curve PNG (success vs env steps, mean and spread) and the env
-steps each needs to reach 90% success.
+success rate), a few seeds each: a learning-curve PNG (success vs env steps, mean
+and spread) and the env steps each needs to reach 90% success.
 
     python examples/train_sac_prior.py --steps 30000 --seeds 0 1 2 --out sac_out
+
+Every run writes its curve to ``OUT/runs/<control>_seed<N>.json`` after each
+evaluation. Runs can be split over processes (``--controls joints --seeds 1``)
+and a run whose log already covers ``--steps`` is not repeated; ``--report``
+only rebuilds the table and the plot from the logs in ``OUT/runs``.
 """
 
 import argparse
@@ -16,67 +21,120 @@ from pathlib import Path
 
 import numpy as np
 
-from ikml_gym.agents.sb3 import train_sac_her
+from ikml_gym.agents.sb3 import TrainingLog, train_sac_her
 
 ENVS = {"joints": "ikml_gym/Reach4DOF-v0", "ik_prior": "ikml_gym/Reach4DOFIKPrior-v0"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-every", type=int, default=1_000)
-    parser.add_argument("--eval-episodes", type=int, default=20)
-    parser.add_argument("--goal-filter", default="classifier", choices=["none", "ik", "classifier"])
-    parser.add_argument("--out", default="sac_out")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def run_log_path(out: Path, control: str, seed: int) -> Path:
+    return out / "runs" / f"{control}_seed{seed}.json"
 
-    curves: dict[str, list] = {}
-    summary = {}
-    for name, env_id in ENVS.items():
-        logs = []
-        for seed in args.seeds:
-            _, log = train_sac_her(
-                env_id, args.steps, seed=seed, eval_every=args.eval_every,
-                eval_episodes=args.eval_episodes, goal_filter=args.goal_filter,
-            )  # fmt: skip
-            logs.append(log)
-            print(f"{name} seed {seed}: steps to 90% = {log.steps_to(0.9)}")
-        curves[name] = logs
-        reached = [log.steps_to(0.9) for log in logs]
-        summary[name] = {"steps_to_90": reached, "final_success": [log.success_rate[-1] for log in logs]}
 
-    print("| control | seeds | steps to 90% success (each seed) | final success |")
-    print("|---|---|---|---|")
-    for name, s in summary.items():
-        print(f"| {name} | {len(args.seeds)} | {s['steps_to_90']} | {s['final_success']} |")
-    a, b = summary["joints"]["steps_to_90"], summary["ik_prior"]["steps_to_90"]
-    if all(v is not None for v in a + b):
-        ratio = float(np.mean(b) / np.mean(a))
-        summary["ratio_prior_over_joints"] = ratio
-        print(f"the prior needs {ratio:.2f}x the env steps of joint control to reach 90%")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+def collect(out: Path) -> dict[str, list[TrainingLog]]:
+    """Every run log in ``out/runs``, by control type, in seed order."""
+    logs: dict[str, list[TrainingLog]] = {}
+    for control in ENVS:
+        paths = sorted((out / "runs").glob(f"{control}_seed*.json"))
+        if paths:
+            logs[control] = [TrainingLog.load(p) for p in paths]
+    return logs
 
+
+def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
+    summary: dict = {}
+    for control, runs in logs.items():
+        summary[control] = {
+            "env_id": ENVS[control],
+            "steps_trained": [r.steps[-1] if r.steps else 0 for r in runs],
+            "steps_to_90": [r.steps_to(0.9) for r in runs],
+            "final_success": [r.success_rate[-1] if r.steps else None for r in runs],
+        }
+    if len(summary) == 2:
+        a, b = summary["joints"]["steps_to_90"], summary["ik_prior"]["steps_to_90"]
+        if all(v is not None for v in a + b):
+            summary["ratio_prior_over_joints"] = float(np.mean(b) / np.mean(a))
+        elif all(v is not None for v in b):
+            # joint control never got there: the ratio is below this bound
+            bound = max(summary["joints"]["steps_trained"])
+            summary["ratio_prior_over_joints_below"] = float(np.mean(b) / bound)
+    return summary
+
+
+def plot(logs: dict[str, list[TrainingLog]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, logs in curves.items():
-        steps = np.array(logs[0].steps)
-        rates = np.array([log.success_rate for log in logs])
-        ax.plot(steps, rates.mean(axis=0), label=f"{name} (mean of {len(logs)})")
+    for control, runs in logs.items():
+        n = min(len(r.steps) for r in runs)  # the points every seed has
+        steps = np.array(runs[0].steps[:n])
+        rates = np.array([r.success_rate[:n] for r in runs])
+        ax.plot(steps, rates.mean(axis=0), label=f"{control} (mean of {len(runs)} seeds)")
         ax.fill_between(steps, rates.min(axis=0), rates.max(axis=0), alpha=0.25)
     ax.axhline(0.9, color="0.5", ls="--", lw=0.8)
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("success rate")
+    ax.set_ylabel("success rate (deterministic policy)")
     ax.set_title("SAC + HER on Reach4DOF: joint control vs learned-IK action prior")
     ax.legend()
-    fig.savefig(out / "learning_curves.png", dpi=110, bbox_inches="tight")
-    print(f"curves: {out / 'learning_curves.png'}")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--controls", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--eval-every", type=int, default=1_000)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--goal-filter", default="classifier", choices=["none", "ik", "classifier"])
+    parser.add_argument("--out", default="sac_out")
+    parser.add_argument("--report", action="store_true", help="only summarise OUT/runs")
+    args = parser.parse_args()
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+
+    if not args.report:
+        for control in args.controls:
+            for seed in args.seeds:
+                path = run_log_path(out, control, seed)
+                if path.exists() and TrainingLog.load(path).steps[-1:] >= [args.steps]:
+                    print(f"{control} seed {seed}: {path} covers {args.steps} steps, kept")
+                    continue
+                _, log = train_sac_her(
+                    ENVS[control], args.steps, seed=seed, eval_every=args.eval_every,
+                    eval_episodes=args.eval_episodes, goal_filter=args.goal_filter,
+                    log_path=path,
+                )  # fmt: skip
+                print(f"{control} seed {seed}: steps to 90% = {log.steps_to(0.9)}", flush=True)
+
+    logs = collect(out)
+    summary = summarise(logs)
+    print(
+        "| control | seeds | env steps trained | steps to 90% success (each seed) | final success |"
+    )
+    print("|---|---|---|---|---|")
+    for control in logs:
+        s = summary[control]
+        print(
+            f"| {control} | {len(logs[control])} | {s['steps_trained']} | {s['steps_to_90']} "
+            f"| {s['final_success']} |"
+        )
+    if "ratio_prior_over_joints" in summary:
+        print(
+            f"with the prior SAC needs {summary['ratio_prior_over_joints']:.3f}x the env steps "
+            "of joint control to reach 90% success"
+        )
+    elif "ratio_prior_over_joints_below" in summary:
+        print(
+            "joint control did not reach 90%; the ratio is below "
+            f"{summary['ratio_prior_over_joints_below']:.3f}"
+        )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if logs:
+        plot(logs, out / "learning_curves.png")
+        print(f"curves: {out / 'learning_curves.png'}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from .errors import (
     IkmlGymError,
     InvalidInputError,
     ModelFileError,
+    OutputPathError,
     UnknownArmError,
     URDFError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "IkmlGymError",
     "InvalidInputError",
     "ModelFileError",
+    "OutputPathError",
     "URDFError",
     "UnknownArmError",
     "__version__",

@@ -79,7 +79,9 @@ class Arm:
         try:
             root = ET.fromstring(raw)
         except ET.ParseError as exc:
-            raise URDFError(f"{self.urdf_path}: not valid XML ({exc})") from exc
+            raise URDFError(
+                f"{self.urdf_path}: not a readable URDF: not valid XML ({exc})"
+            ) from exc
         if root.tag != "robot":
             raise URDFError(f"{self.urdf_path}: root element is <{root.tag}>, expected <robot>")
         self.name = name or root.get("name") or self.urdf_path.stem

@@ -36,5 +36,9 @@ class ArmMismatchError(ModelFileError):
     """A model file made for another arm (name or URDF hash differ)."""
 
 
+class OutputPathError(IkmlGymError, OSError):
+    """An output file or folder that cannot be written (checked before any long work)."""
+
+
 class DependencyNotInstalled(IkmlGymError, ImportError):
     """An optional dependency that a feature needs is missing."""

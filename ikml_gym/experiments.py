@@ -223,7 +223,8 @@ def plot_trajectories(
     ax.set_zlabel("z (m)")
     ax.set_title(
         "arm6 candidate trajectories, waypoints by class\n("
-        + ", ".join(f"{per_status} {TRAJECTORY_STATUS[s]}" for s in range(3)) + ")"
+        + ", ".join(f"{per_status} {TRAJECTORY_STATUS[s]}" for s in range(3))
+        + ")"
     )
     ax.legend(loc="upper left", fontsize=8)
     path = out_dir / "trajectories.png"

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArmMismatchError, ModelFileError
+from .errors import ArmMismatchError, ModelFileError, OutputPathError
 
 MODEL_FORMAT_VERSION = 1
 DATASET_FORMAT_VERSION = 1
@@ -53,6 +53,36 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_writable(path: str | Path, folder: bool = False, what: str = "output") -> Path:
+    """Fail fast, before any long work, if ``path`` could not be written later.
+
+    ``path`` is a file to be written (``folder=False``) or a folder to write into.
+    The nearest existing ancestor must be a folder in which a file can be
+    created (probed with a temporary file, removed at once); nothing is left
+    behind. Raises :class:`~ikml_gym.errors.OutputPathError` naming the path and
+    the reason; returns ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        kind = "a folder" if path.is_dir() else "a file"
+        raise OutputPathError(f"cannot write {what} {path}: it is {kind}")
+    ancestor = path if folder else path.parent
+    ancestor = ancestor if str(ancestor) else Path(".")
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"cannot write {what} {path}: {ancestor} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ikml_gym_probe.", dir=ancestor)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot write {what} {path}: folder {ancestor} is not writable ({exc.strerror or exc})"
+        ) from exc
+    return path
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -90,15 +120,35 @@ def load_dataset(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset not found: {path} (make one with `ikml-gym data`)")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # np.load would take any other bytes for a pickle
+            raise ModelFileError(
+                f"{path}: not a readable ikml_gym dataset (not an .npz archive: truncated, "
+                "damaged or another kind of file)"
+            )
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         header = json.loads(bytes(arrays.pop("header")).decode())
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's message suggests unsafe loading; never do that
+            raise ModelFileError(
+                f"{path}: not a readable ikml_gym dataset (it holds pickled Python objects, "
+                "which ikml_gym never loads: they can run code)"
+            ) from exc
         raise ModelFileError(f"{path}: not a readable ikml_gym dataset ({exc})") from exc
-    if header.get("format_version", 0) > DATASET_FORMAT_VERSION:
+    except KeyError as exc:
         raise ModelFileError(
-            f"{path}: dataset format {header['format_version']} is newer than this "
+            f"{path}: has no ikml_gym header; make datasets with `ikml-gym data`"
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{path}: not a readable ikml_gym dataset ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: dataset header must be a JSON object")
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or version > DATASET_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: dataset format {version!r} is newer than this "
             f"ikml_gym reads ({DATASET_FORMAT_VERSION}); upgrade ikml_gym"
         )
     return arrays, header
@@ -106,10 +156,13 @@ def load_dataset(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
 
 # --------------------------------------------------------------------------- models
 def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """(weights, header) paths of a model given either file or the common stem."""
+    """(weights, header) paths of a model given either file or the common stem.
+
+    A stem may contain dots (``runs/arm4_ik.v2`` -> ``runs/arm4_ik.v2.safetensors``).
+    """
     path = Path(path)
     stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
 
 
 def save_model(
@@ -168,7 +221,10 @@ def load_model(
     weights, header_path = model_paths(path)
     for f in (weights, header_path):
         if not f.is_file():
-            raise ModelFileError(f"model file missing: {f}")
+            raise ModelFileError(
+                f"model file missing: {f} (a model is a NAME.safetensors + NAME.json pair; "
+                "pass either file or NAME)"
+            )
     try:
         header = json.loads(header_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -207,10 +263,11 @@ def load_model(
     if not isinstance(spec, dict) or set(spec) != set(tensors):
         raise ModelFileError(f"{header_path}: tensor list does not match {weights.name}")
     for name, arr in tensors.items():
-        if list(arr.shape) != list(spec[name].get("shape", [])):
+        entry = spec[name]
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or list(arr.shape) != shape:
             raise ModelFileError(
-                f"{weights}: tensor {name!r} has shape {list(arr.shape)}, header says "
-                f"{spec[name].get('shape')}"
+                f"{weights}: tensor {name!r} has shape {list(arr.shape)}, header says {shape}"
             )
     if check is not None:
         check(header, tensors)

@@ -100,10 +100,13 @@ def _arcs(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndar
     radius = np.linalg.norm(u, axis=1, keepdims=True)
     e1 = u / radius
     e2 = np.cross(normal / np.sqrt(np.maximum(nn, 1e-300)), e1)
+
     def angle(p: np.ndarray) -> np.ndarray:
         d = p - center
-        return np.mod(np.arctan2(np.einsum("ij,ij->i", d, e2), np.einsum("ij,ij->i", d, e1)),
-                      2 * np.pi)
+        return np.mod(
+            np.arctan2(np.einsum("ij,ij->i", d, e2), np.einsum("ij,ij->i", d, e1)), 2 * np.pi
+        )
+
     theta_b, theta_c = angle(b), angle(c)
     # go the way round that passes through b
     total = np.where(theta_b <= theta_c, theta_c, theta_c - 2 * np.pi)
@@ -111,7 +114,7 @@ def _arcs(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndar
     pts = center[:, None] + radius[:, None] * (
         np.cos(t)[..., None] * e1[:, None] + np.sin(t)[..., None] * e2[:, None]
     )
-    degenerate = (nn[:, 0] < 1e-12)
+    degenerate = nn[:, 0] < 1e-12
     if np.any(degenerate):  # collinear points: fall back to the line a -> c
         pts[degenerate] = a[degenerate, None] + s[None, :, None] * ac[degenerate, None]
     return pts

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ikml_gym import io
-from ikml_gym.errors import ArmMismatchError, ModelFileError
+from ikml_gym.errors import ArmMismatchError, ModelFileError, OutputPathError
 
 KIND = "test_model"
 
@@ -125,3 +125,104 @@ def test_truncated_dataset(tmp_path):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(ModelFileError, match="not a readable"):
         io.load_dataset(path)
+
+
+def test_pickled_dataset_is_refused_without_suggesting_unsafe_loading(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, header=np.array([{"format_version": 1}], dtype=object))
+    with pytest.raises(ModelFileError, match="never loads") as exc:
+        io.load_dataset(path)
+    assert "allow_pickle" not in str(exc.value)
+
+
+def test_dataset_without_header(tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, x=np.arange(3.0))
+    with pytest.raises(ModelFileError, match="no ikml_gym header"):
+        io.load_dataset(path)
+
+
+def test_header_with_wrong_tensor_entries(model):
+    _, weights, header_path = model
+    header = json.loads(header_path.read_text())
+    header["tensors"]["w"] = "3x4"
+    header_path.write_text(json.dumps(header))
+    with pytest.raises(ModelFileError, match="tensor 'w'"):
+        io.load_model(weights, KIND)
+
+
+def test_model_stem_with_dots_and_other_suffixes(tmp_path, arm4):
+    weights, header = io.save_model(tmp_path / "m.v2", {"w": np.ones(2)}, KIND, arm4, {})
+    assert (weights.name, header.name) == ("m.v2.safetensors", "m.v2.json")
+    io.load_model(tmp_path / "m.v2", KIND)
+    with pytest.raises(ModelFileError, match="NAME.safetensors"):
+        io.load_model(tmp_path / "m.npz", KIND)
+
+
+@pytest.mark.parametrize(
+    ("make", "folder", "match"),
+    [
+        (lambda d: d / "afile" / "x.npz", False, "afile is a file, not a folder"),
+        (lambda d: d / "adir", False, "it is a folder"),
+        (lambda d: d / "afile", True, "it is a file"),
+        (lambda d: d / "new" / "deeper" / "x.json", False, None),
+    ],
+)
+def test_check_writable(tmp_path, make, folder, match):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    path = make(tmp_path)
+    if match is None:
+        assert io.check_writable(path, folder=folder) == path
+    else:
+        with pytest.raises(OutputPathError, match=match):
+            io.check_writable(path, folder=folder)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing created
+
+
+# A child process that writes a ~160 MB dataset over an existing one, reporting when it starts.
+_SLOW_WRITER = """
+import sys, numpy as np
+from ikml_gym.io import save_dataset
+big = np.random.default_rng(0).random(20_000_000)
+print("writing", flush=True)
+save_dataset(sys.argv[1], {"x": big}, {"arm": "arm4", "version": 2})
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_killed_writer_leaves_the_previous_file_intact(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "data.npz"
+    io.save_dataset(target, {"x": np.arange(4.0)}, {"arm": "arm4", "version": 1})
+    before = target.read_bytes()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        deadline = time.monotonic() + 60
+        # kill it once the temporary file has data in it: midway through the write
+        while not any(p.stat().st_size > 0 for p in tmp_path.glob(".data.npz.*.tmp")):
+            assert child.poll() is None, "the writer finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        child.send_signal(getattr(signal, sig))
+        child.wait(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode != 0
+    assert target.read_bytes() == before  # the previous file, byte for byte
+    assert io.load_dataset(target)[1]["version"] == 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "data.npz"]
+    # Python runs the cleanup on SIGINT (KeyboardInterrupt); SIGKILL/SIGTERM end the process
+    # at once and can leave only the hidden temporary file, never a partial data.npz.
+    if sig == "SIGINT":
+        assert leftovers == []
+    assert all(n.startswith(".data.npz.") and n.endswith(".tmp") for n in leftovers)

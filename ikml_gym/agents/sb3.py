@@ -11,7 +11,9 @@ stable-baselines3 is imported only here, so ``import ikml_gym`` does not need it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -25,6 +27,22 @@ class TrainingLog:
     steps: list[int] = field(default_factory=list)
     success_rate: list[float] = field(default_factory=list)
     ik_calls_per_episode: list[float] = field(default_factory=list)
+
+    def save(self, path: str | Path) -> None:
+        """Write the log as JSON (atomically: a killed run leaves the previous file)."""
+        from ..io import atomic_write_json
+
+        atomic_write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingLog:
+        """Read a log written by :meth:`save`."""
+        data = json.loads(Path(path).read_text())
+        return cls(
+            steps=[int(s) for s in data["steps"]],
+            success_rate=[float(r) for r in data["success_rate"]],
+            ik_calls_per_episode=[float(c) for c in data["ik_calls_per_episode"]],
+        )
 
     def steps_to(self, level: float) -> int | None:
         """First logged env step at which the success rate reached ``level``; ``None`` if never."""
@@ -74,12 +92,16 @@ def train_sac_her(
     learning_starts: int = 1_000,
     verbose: int = 0,
     torch_threads: int = 1,
+    log_path: str | Path | None = None,
     **make_kwargs: Any,
 ) -> tuple[Any, TrainingLog]:
     """Train SAC with ``HerReplayBuffer`` (future strategy, 4 goals) on ``env_id``.
 
     Every ``eval_every`` env steps a callback evaluates the deterministic policy on
     a separate env and logs success rate and numerical IK calls per episode.
+
+    ``log_path``: where to write the :class:`TrainingLog` as JSON after every
+    evaluation, so a long run killed midway keeps its curve so far.
 
     ``torch_threads``: torch CPU threads. One is the default: SAC's small batches
     gain nothing from more, and on a shared 2-core machine two threads were
@@ -105,6 +127,8 @@ def train_sac_her(
                 log.steps.append(int(self.num_timesteps))
                 log.success_rate.append(stats["success_rate"])
                 log.ik_calls_per_episode.append(stats["ik_calls_per_episode"])
+                if log_path is not None:
+                    log.save(log_path)
             return True
 
     try:

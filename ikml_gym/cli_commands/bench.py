@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bullet import load_in_bullet
+from . import output_file
 
 #: sizes of the full run and of ``--quick`` (a smoke test)
 SIZES = {
@@ -314,6 +315,7 @@ def add_arguments(p: argparse.ArgumentParser, default_json: str | None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--json",
+        type=output_file,
         default=default_json,
         help=f"write the results as JSON here, and the table as .md beside it (default: {default_json})",
     )

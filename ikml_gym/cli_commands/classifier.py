@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import output_file, output_folder, output_model, positive_int
+
 
 def _dataset(args: argparse.Namespace, arm: Any) -> tuple[dict, dict]:
     from ..data import make_classifier_dataset
@@ -103,13 +105,17 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     )
     _common(p)
     p.add_argument("--seed", type=int, default=0, help="seeds the split, init and shuffling")
-    p.add_argument("--epochs", type=int, default=EPOCHS, help=f"at most (default {EPOCHS})")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    p.add_argument(
+        "--epochs", type=positive_int, default=EPOCHS, help=f"at most (default {EPOCHS})"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    p.add_argument("--out", help="model stem (default runs/ARM_classifier)")
-    p.add_argument("--plots", help="directory for the learning-curve PNG")
-    p.add_argument("--checkpoint", help="model stem rewritten at every new best epoch")
+    p.add_argument("--out", type=output_model, help="model stem (default runs/ARM_classifier)")
+    p.add_argument("--plots", type=output_folder, help="directory for the learning-curve PNG")
+    p.add_argument(
+        "--checkpoint", type=output_model, help="model stem rewritten at every new best epoch"
+    )
     p.set_defaults(handler=_train_classifier)
 
     p = groups["eval"].add_parser("classifier", help="accuracy, calibration, throughput, filter")
@@ -118,6 +124,8 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the DLS fallback's restarts")
     p.add_argument("--confidence", type=float, help="filter gate (default: the shipped default)")
     p.add_argument("--no-filter", action="store_true", help="skip the FeasibilityFilter row")
-    p.add_argument("--json", help="write the results as JSON here")
-    p.add_argument("--plots", help="directory for confusion-matrix / workspace PNGs")
+    p.add_argument("--json", type=output_file, help="write the results as JSON here")
+    p.add_argument(
+        "--plots", type=output_folder, help="directory for confusion-matrix / workspace PNGs"
+    )
     p.set_defaults(handler=_eval_classifier)

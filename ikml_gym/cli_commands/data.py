@@ -9,6 +9,7 @@ import time
 from ..arms import load_arm
 from ..data import make_classifier_dataset, make_ik_dataset
 from ..io import save_dataset
+from . import output_file, positive_int
 
 
 def _data_ik(args: argparse.Namespace) -> int:
@@ -36,17 +37,21 @@ def _data_classifier(args: argparse.Namespace) -> int:
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["data"].add_parser("ik", help="joint samples -> poses (+ closed-form branch)")
     p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
-    p.add_argument("--n", type=int, default=500_000, help="samples (default 500000)")
+    p.add_argument("--n", type=positive_int, default=500_000, help="samples (default 500000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output .npz (written atomically)")
+    p.add_argument(
+        "--out", type=output_file, required=True, help="output .npz (written atomically)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_data_ik)
 
     p = groups["data"].add_parser("classifier", help="labelled reachable + unreachable poses")
     p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
-    p.add_argument("--n-reachable", type=int, default=400_000)
-    p.add_argument("--n-unreachable", type=int, default=160_000)
+    p.add_argument("--n-reachable", type=positive_int, default=400_000)
+    p.add_argument("--n-unreachable", type=positive_int, default=160_000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output .npz (written atomically)")
+    p.add_argument(
+        "--out", type=output_file, required=True, help="output .npz (written atomically)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_data_classifier)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_json
+from . import output_file, output_folder, positive_int
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -23,7 +24,9 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(f"ikml_gym demo: outputs go to {out.resolve()}\n")
 
-    print(f"1. Reaching, scripted ee agent, position goals, {args.episodes} episodes per arm and method")
+    print(
+        f"1. Reaching, scripted ee agent, position goals, {args.episodes} episodes per arm and method"
+    )
     reach = [ex.reach_ik_calls(arm, args.episodes, seed=args.seed) for arm in ("arm4", "arm6")]
     print(ex.reach_table(reach))
     print(
@@ -78,9 +81,18 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
         "demo", help="IK calls saved in reaching and trajectory filtering (about a minute)",
         description=__doc__,
     )  # fmt: skip
-    p.add_argument("--episodes", type=int, default=200, help="reaching episodes per arm/method")
-    p.add_argument("--trajectories", type=int, default=1000, help="arm6 candidate trajectories")
+    p.add_argument(
+        "--episodes", type=positive_int, default=200, help="reaching episodes per arm/method"
+    )
+    p.add_argument(
+        "--trajectories", type=positive_int, default=1000, help="arm6 candidate trajectories"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="ikml_gym_demo", help="folder for PNGs (default ./ikml_gym_demo)")
-    p.add_argument("--json", help="write the numbers to this JSON file")
+    p.add_argument(
+        "--out",
+        type=output_folder,
+        default="ikml_gym_demo",
+        help="folder for PNGs (default ./ikml_gym_demo)",
+    )
+    p.add_argument("--json", type=output_file, help="write the numbers to this JSON file")
     p.set_defaults(handler=_demo)

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from . import int_list, output_file, output_folder, output_model, positive_int
+
 
 def _train_ik(args: argparse.Namespace) -> int:
     from ..arms import load_arm
@@ -29,7 +31,7 @@ def _train_ik(args: argparse.Namespace) -> int:
     data_s = time.perf_counter() - t0
     regressor = default_regressor(seed, max_epochs=args.max_epochs)
     if args.hidden:
-        regressor.set_params(hidden_layer_sizes=tuple(int(h) for h in args.hidden.split(",")))
+        regressor.set_params(hidden_layer_sizes=args.hidden)
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: the float32 sums then run in one fixed order, so the same seed
@@ -77,32 +79,41 @@ def _eval_ik(args: argparse.Namespace) -> int:
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["train"].add_parser("ik", help="train the clustered learned IK (pose4 arms)")
     p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
-    p.add_argument("--n", type=int, default=500_000, help="training samples (default 500000)")
+    p.add_argument(
+        "--n", type=positive_int, default=500_000, help="training samples (default 500000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds data, clustering, split, networks")
     p.add_argument("--data", help="use this .npz from `ikml-gym data ik` instead of generating")
     p.add_argument("--clustering", choices=("branch", "kmeans"), default="branch")
-    p.add_argument("--max-epochs", type=int, default=80, help="epochs per cluster at most")
-    p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,256,256 (default)")
+    p.add_argument("--max-epochs", type=positive_int, default=80, help="epochs per cluster at most")
+    p.add_argument("--hidden", type=int_list, help="hidden layer sizes, e.g. 256,256,256 (default)")
     p.add_argument(
         "--threads", type=int, default=1,
         help="BLAS threads while training (default 1: reproducible weights)",
     )  # fmt: skip
-    p.add_argument("--out", default="ikml_gym/pretrained/arm4_ik", help="output stem")
-    p.add_argument("--plots", help="folder for the training-curves PNG")
+    p.add_argument(
+        "--out",
+        type=output_model,
+        default="runs/arm4_ik",
+        help="output stem (default runs/arm4_ik)",
+    )
+    p.add_argument("--plots", type=output_folder, help="folder for the training-curves PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train_ik)
 
     p = groups["eval"].add_parser("ik", help="learned IK vs numerical solvers vs the closed form")
     p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
     p.add_argument("--model", help="model path (default: the pretrained model of --arm)")
-    p.add_argument("--n-test", type=int, default=10_000, help="held-out targets (default 10000)")
+    p.add_argument(
+        "--n-test", type=positive_int, default=10_000, help="held-out targets (default 10000)"
+    )
     p.add_argument(
         "--n-numerical", type=int, default=10_000,
         help="targets for the PyBullet/DLS rows: the first N of the test set (default 10000)",
     )  # fmt: skip
     p.add_argument("--refine-steps", type=int, default=3, help="polish steps of 'learned + polish'")
     p.add_argument("--seed", type=int, default=12345, help="test-set seed (not the training seed)")
-    p.add_argument("--json", help="write the summary JSON here")
-    p.add_argument("--plots", help="folder for the heatmap / histogram PNGs")
+    p.add_argument("--json", type=output_file, help="write the summary JSON here")
+    p.add_argument("--plots", type=output_folder, help="folder for the heatmap / histogram PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_eval_ik)

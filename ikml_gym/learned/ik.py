@@ -444,7 +444,7 @@ def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs:
     """
     if isinstance(name_or_path, str) and name_or_path in SHIPPED_ARMS:
         stem = pretrained_path(name_or_path)
-        if not stem.with_suffix(".json").is_file():
+        if not model_paths(stem)[1].is_file():
             raise ModelFileError(
                 f"no pretrained learned IK ships for {name_or_path!r} (only pose4 arms have "
                 "one); train one with `ikml-gym train ik`"
