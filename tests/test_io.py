@@ -226,3 +226,34 @@ def test_killed_writer_leaves_the_previous_file_intact(tmp_path, sig):
     if sig == "SIGINT":
         assert leftovers == []
     assert all(n.startswith(".data.npz.") and n.endswith(".tmp") for n in leftovers)
+
+
+def _load_calls(tree):
+    """(function name, keyword names) of every call in an AST."""
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = getattr(func.value, "id", "") if isinstance(func, ast.Attribute) else ""
+            yield f"{owner}.{name}".lstrip("."), node.keywords
+
+
+def test_no_loader_in_the_package_can_run_code_from_a_file():
+    """Static guard: no pickle/joblib/torch.load, and np.load only with allow_pickle=False."""
+    import ast
+    from pathlib import Path
+
+    import ikml_gym
+
+    offenders = []
+    for path in Path(ikml_gym.__file__).parent.rglob("*.py"):
+        for name, keywords in _load_calls(ast.parse(path.read_text())):
+            if name in ("pickle.load", "pickle.loads", "joblib.load", "torch.load", "dill.load"):
+                offenders.append(f"{path.name}: {name}")
+            if name == "np.load":
+                flags = {k.arg: getattr(k.value, "value", None) for k in keywords}
+                if flags.get("allow_pickle") is not False:
+                    offenders.append(f"{path.name}: np.load without allow_pickle=False")
+    assert offenders == []
