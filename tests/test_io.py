@@ -151,6 +151,17 @@ def test_header_with_wrong_tensor_entries(model):
         io.load_model(weights, KIND)
 
 
+def test_header_shape_that_disagrees_with_the_weights(model):
+    _, weights, header_path = model
+    header = json.loads(header_path.read_text())
+    header["tensors"]["w"]["shape"] = [4, 3]
+    header_path.write_text(json.dumps(header))
+    with pytest.raises(
+        ModelFileError, match=r"tensor 'w' has shape \[3, 4\], header says \[4, 3\]"
+    ):
+        io.load_model(weights, KIND)
+
+
 def test_model_stem_with_dots_and_other_suffixes(tmp_path, arm4):
     weights, header = io.save_model(tmp_path / "m.v2", {"w": np.ones(2)}, KIND, arm4, {})
     assert (weights.name, header.name) == ("m.v2.safetensors", "m.v2.json")

@@ -205,10 +205,6 @@ def test_unknown_shipped_name_is_clear():
         load_ik("arm6")
 
 
-@pytest.mark.skipif(
-    not pretrained_path("arm4").with_suffix(".safetensors").is_file(),
-    reason="pretrained arm4 model not built yet",
-)
 def test_shipped_model_accuracy():
     model = ikml_gym.load_ik("arm4")
     assert isinstance(model, LearnedIK) and model.arm.name == "arm4"
