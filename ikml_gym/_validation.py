@@ -7,6 +7,9 @@ argument is wrong and how to fix it.
 
 from __future__ import annotations
 
+import numbers
+from pathlib import Path
+
 import numpy as np
 
 from .errors import InvalidInputError
@@ -52,7 +55,8 @@ def unit_quaternions(quat: np.ndarray, name: str = "quat") -> np.ndarray:
     likely a bug in the caller (wrong column order, Euler angles) than rounding,
     so it is rejected rather than silently normalised.
     """
-    norms = np.linalg.norm(quat, axis=1)
+    with np.errstate(over="ignore"):  # |q| of 1e300 entries: inf, rejected below
+        norms = np.linalg.norm(quat, axis=1)
     bad = np.abs(norms - 1.0) > QUAT_NORM_TOL
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
@@ -61,3 +65,83 @@ def unit_quaternions(quat: np.ndarray, name: str = "quat") -> np.ndarray:
             f"row {i} has norm {norms[i]:.6g} ({int(bad.sum())} bad row(s)). Normalise them first."
         )
     return quat / norms[:, None]
+
+
+#: Task-space positions further than this from the base (metres, any coordinate) are
+#: rejected: no arm reaches them, and such values are far more likely a unit error
+#: (millimetres, or uninitialised memory) than a target. The bound also keeps the float32
+#: networks (learned IK, classifier) away from overflow.
+MAX_POSITION = 1e6
+
+
+def bounded_positions(pos: np.ndarray, name: str) -> np.ndarray:
+    """Check that every coordinate of (N, 3) positions lies within +-``MAX_POSITION`` metres."""
+    bad = np.abs(pos) > MAX_POSITION
+    if np.any(bad):
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise InvalidInputError(
+            f"{name} positions must lie within +-{MAX_POSITION:g} m of the base; row {i} is "
+            f"{pos[i].tolist()} ({int(bad.any(axis=1).sum())} bad row(s)). Positions are in "
+            "metres: check the units."
+        )
+    return pos
+
+
+def real_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a finite float in [low, high] (``(low, high]`` with ``low_open``).
+
+    Raises:
+        InvalidInputError: not a real number (bools and strings included), not finite,
+            or out of range; the message names ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:  # a Python int or Fraction beyond float range
+        out = float("inf")
+    if not np.isfinite(out):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    if low is not None and (out <= low if low_open else out < low):
+        raise InvalidInputError(
+            f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}"
+        )
+    if high is not None and out > high:
+        raise InvalidInputError(f"{name} must be <= {high:g}, got {value!r}")
+    return out
+
+
+def whole_number(value: object, name: str, *, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]; integral floats (``3.0``) are accepted.
+
+    Raises:
+        InvalidInputError: not an integer, or out of range; the message names ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+    integral = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and real_number(value, name).is_integer()
+    )
+    if not integral:
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+    out = int(value)
+    if out < low or (high is not None and out > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InvalidInputError(f"{name} must be {bounds}, got {value!r}")
+    return out
+
+
+def expand_user(path: str | Path) -> Path:
+    """``Path(path).expanduser()``, or the path as given where ``~user`` names no user
+    (pathlib raises RuntimeError there; the caller then reports the path as not found)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)

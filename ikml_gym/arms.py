@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from . import kinematics as kin
-from ._validation import as_batch, unit_quaternions
+from ._validation import (
+    MAX_POSITION,
+    as_batch,
+    bounded_positions,
+    expand_user,
+    unit_quaternions,
+)
 from .errors import InvalidInputError, UnknownArmError, URDFError
 
 SHIPPED_ARMS = ("arm4", "arm6")
@@ -36,15 +42,17 @@ def shipped_urdf_path(name: str) -> Path:
     return Path(str(resources.files("ikml_gym") / "urdf" / f"{name}.urdf"))
 
 
-def _floats(text: str | None, n: int, what: str) -> np.ndarray:
+def _floats(text: str | None, n: int, what: str, bound: float | None = None) -> np.ndarray:
     if text is None:
         return np.zeros(n)
     try:
         vals = np.array([float(v) for v in text.split()])
     except ValueError as exc:
-        raise URDFError(f"cannot read {what} {text!r}: {exc}") from exc
+        raise URDFError(f"{what}: cannot read {text!r} ({exc})") from exc
     if vals.shape != (n,) or not np.all(np.isfinite(vals)):
         raise URDFError(f"{what} must be {n} finite numbers, got {text!r}")
+    if bound is not None and np.any(np.abs(vals) > bound):
+        raise URDFError(f"{what} must lie within +-{bound:g}, got {text!r} (check the units)")
     return vals
 
 
@@ -61,7 +69,9 @@ class Arm:
 
     Raises:
         FileNotFoundError: the URDF does not exist.
-        URDFError: unreadable XML, unknown ``ee_link``, or no serial chain to it.
+        URDFError: unreadable XML, unknown ``ee_link``, no serial chain to it, a loop of
+            joints, or unreadable / non-finite / inverted joint limits.
+        ValueError: ``feature_kind`` is not ``"pose4"`` or ``"pose7"``.
     """
 
     def __init__(
@@ -72,7 +82,7 @@ class Arm:
         feature_kind: str | None = None,
     ) -> None:
         self.urdf_path = Path(urdf_path)
-        if not self.urdf_path.is_file():
+        if not _is_file(self.urdf_path):
             raise FileNotFoundError(f"URDF not found: {self.urdf_path}")
         raw = self.urdf_path.read_bytes()
         self.urdf_hash = hashlib.sha256(raw).hexdigest()
@@ -99,8 +109,16 @@ class Arm:
         children: dict[str, list[str]] = {}
         for j in root.findall("joint"):
             parent, child = j.find("parent"), j.find("child")
-            if parent is None or child is None:
-                raise URDFError(f"{self.urdf_path}: joint {j.get('name')!r} lacks parent/child")
+            if parent is None or child is None or None in (parent.get("link"), child.get("link")):
+                raise URDFError(
+                    f"{self.urdf_path}: joint {j.get('name')!r} lacks <parent link=...> or "
+                    "<child link=...>"
+                )
+            if child.get("link") in joints:
+                raise URDFError(
+                    f"{self.urdf_path}: link {child.get('link')!r} is the child of two joints "
+                    f"({joints[child.get('link')].get('name')!r}, {j.get('name')!r}); a URDF is a tree"
+                )
             joints[child.get("link")] = j
             children.setdefault(parent.get("link"), []).append(child.get("link"))
         roots = [link for link in links if link not in joints]
@@ -125,18 +143,31 @@ class Arm:
         # Walk from the end-effector up to the root, then reverse.
         path = []
         link = ee_link
+        seen = {link}
         while link in joints:
             path.append(joints[link])
             link = joints[link].find("parent").get("link")
+            if link in seen:  # a loop of joints never reaches the root
+                raise URDFError(
+                    f"{self.urdf_path}: the joints above {ee_link!r} form a loop through link "
+                    f"{link!r}; a URDF is a tree"
+                )
+            seen.add(link)
         path.reverse()
 
         origins, axes, types, names, limits = [], [], [], [], []
         pending = np.eye(4)  # fixed transforms accumulated since the last movable joint
         for j in path:
+            where = f"{self.urdf_path}: joint {j.get('name')!r}"
             o = j.find("origin")
             t = kin.transform(
-                _floats(o.get("xyz") if o is not None else None, 3, "origin xyz"),
-                _floats(o.get("rpy") if o is not None else None, 3, "origin rpy"),
+                _floats(
+                    o.get("xyz") if o is not None else None,
+                    3,
+                    f"{where} origin xyz",
+                    bound=MAX_POSITION,
+                ),
+                _floats(o.get("rpy") if o is not None else None, 3, f"{where} origin rpy"),
             )
             jtype = j.get("type")
             if jtype == "fixed":
@@ -145,14 +176,20 @@ class Arm:
             if jtype not in _MOVABLE:
                 raise URDFError(f"{self.urdf_path}: joint {j.get('name')!r} has type {jtype!r}")
             ax_el = j.find("axis")
-            axis = _floats(ax_el.get("xyz") if ax_el is not None else "1 0 0", 3, "axis")
-            if np.linalg.norm(axis) == 0:
-                raise URDFError(f"{self.urdf_path}: joint {j.get('name')!r} has a zero axis")
+            axis = _floats(ax_el.get("xyz") if ax_el is not None else "1 0 0", 3, f"{where} axis")
+            if not np.any(axis):
+                raise URDFError(f"{where} has a zero axis")
+            axis = axis / np.max(np.abs(axis))  # no overflow in the norm of huge entries
             lim = j.find("limit")
             if jtype == "continuous" or lim is None:
                 lo, hi = -np.pi, np.pi
             else:
-                lo, hi = float(lim.get("lower", -np.pi)), float(lim.get("upper", np.pi))
+                lo, hi = (
+                    float(_floats(lim.get(k, str(v)), 1, f"{where} limit {k}", MAX_POSITION)[0])
+                    for k, v in (("lower", -np.pi), ("upper", np.pi))
+                )
+                if lo > hi:
+                    raise URDFError(f"{where} has limit lower={lo:g} > upper={hi:g}")
             origins.append(pending @ t)
             pending = np.eye(4)
             axes.append(axis / np.linalg.norm(axis))
@@ -298,16 +335,24 @@ class Arm:
         """Validate task features -> ((N, feature_dim) float64, single).
 
         pose7 quaternions are normalised if near unit norm and canonicalised to qw >= 0;
-        pose4 pitch is wrapped to (-pi, pi].
+        pose4 pitch is wrapped to (-pi, pi]. Positions beyond +-1e6 m
+        (:data:`~ikml_gym._validation.MAX_POSITION`) are rejected as a unit error.
         """
         f, single = as_batch(features, self.feature_dim, name)
         f = f.copy()
+        bounded_positions(f[:, :3], name)
         if self.feature_kind == POSE7:
             f[:, 3:] = kin.canonical_quat(
                 unit_quaternions(f[:, 3:], f"{name}[:, 3:7] (quaternion)")
             )
         else:
-            f[:, 3] = kin.wrap_angle(f[:, 3])
+            psi = f[:, 3].copy()
+            f[:, 3] = kin.wrap_angle(psi)
+            # np.mod by the rounded 2 pi drifts by ~2.4e-16 |psi| rad: reduce huge pitches
+            # exactly through sin/cos instead (the psi of 1e300 rad was off by up to pi)
+            far = np.abs(psi) > 1e6
+            if np.any(far):
+                f[far, 3] = np.arctan2(np.sin(psi[far]), np.cos(psi[far]))
         return f, single
 
     def target_matrices(self, features: np.ndarray) -> np.ndarray:
@@ -364,23 +409,34 @@ class Arm:
         return float(k[0]) if single else k
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for names the OS cannot even look up (too long, ...)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def load_arm(
     name_or_urdf: str | Path, ee_link: str | None = None, feature_kind: str | None = None
 ) -> Arm:
     """Load a shipped arm by name (``"arm4"``, ``"arm6"``) or any serial-chain URDF by path.
 
     Raises:
-        UnknownArmError: a name that is not shipped and not an existing ``.urdf`` path.
+        TypeError: ``name_or_urdf`` is neither a string nor a path.
+        UnknownArmError: a name that is not shipped and not an existing file.
+        FileNotFoundError: a ``.urdf`` path that does not exist.
         URDFError: the URDF is malformed or has no serial chain to ``ee_link``.
+        ValueError: ``feature_kind`` is not ``"pose4"`` or ``"pose7"``.
     """
     if not isinstance(name_or_urdf, (str, Path)):
         raise TypeError(f"load_arm expects an arm name or a URDF path, got {type(name_or_urdf)}")
     key = str(name_or_urdf)
     if key in SHIPPED_ARMS:
         return Arm(shipped_urdf_path(key), ee_link=ee_link, name=key, feature_kind=feature_kind)
-    path = Path(key).expanduser()
-    if path.suffix.lower() == ".urdf" or path.is_file():
-        if not path.is_file():
+    path = expand_user(key)
+    if path.suffix.lower() == ".urdf" or _is_file(path):
+        if not _is_file(path):
             raise FileNotFoundError(f"URDF not found: {path}")
         return Arm(path, ee_link=ee_link, feature_kind=feature_kind)
     raise UnknownArmError(

@@ -88,12 +88,17 @@ class IKSolver(ABC):
 
         Returns:
             IKResult, unbatched (``first()``) when ``features`` is one pose.
+
+        Raises:
+            InvalidInputError: ``features`` or ``q0`` of the wrong shape or dtype, with NaN or
+                inf, a position beyond +-1e6 m, or (pose7) a quaternion not of unit norm;
+                ``q0`` with neither 1 nor N rows.
         """
         f, single = self.arm.check_features(features)
         q_init = None
         if q0 is not None:
             q_init, _ = as_batch(q0, self.arm.dof, "q0")
-            if len(q_init) == 1 and len(f) > 1:
+            if len(q_init) == 1 and len(f) != 1:  # one start for every pose (none for none)
                 q_init = np.repeat(q_init, len(f), axis=0)
             if len(q_init) != len(f):
                 raise InvalidInputError(f"q0 has {len(q_init)} rows but features has {len(f)}")

@@ -60,3 +60,56 @@ def bullet():
     client = pybullet.connect(pybullet.DIRECT)
     yield pybullet, client
     pybullet.disconnect(client)
+
+
+# ------------------------------------------------------ fuzz report (test_properties.py)
+_FUZZ_COUNTS = pytest.StashKey[dict]()
+_FUZZ_START = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import time
+
+    session.config.stash[_FUZZ_START] = time.perf_counter()
+
+
+@pytest.fixture(scope="session")
+def fuzz_counts(request: pytest.FixtureRequest):
+    """Generated inputs tried per public entry point (a ``Counter``), filled by
+    tests/test_properties.py and reported at the end of the session: a table, and JSON
+    written to ``$IKML_FUZZ_REPORT`` if that is set."""
+    from collections import Counter
+
+    return request.config.stash.setdefault(_FUZZ_COUNTS, Counter())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    import json
+    import os
+    import time
+
+    counts = config.stash.get(_FUZZ_COUNTS, None)
+    if not counts:
+        return
+    width = max(len(name) for name in counts)
+    terminalreporter.section("hypothesis: generated inputs tried per entry point")
+    for name, n in sorted(counts.items()):
+        terminalreporter.write_line(f"{name:<{width}}  {n:>8}")
+    total = sum(counts.values())
+    terminalreporter.write_line(f"{'total':<{width}}  {total:>8}")
+    path = os.environ.get("IKML_FUZZ_REPORT")
+    if path:
+        import hypothesis
+
+        report = {
+            "IKML_FUZZ_EXAMPLES": os.environ.get("IKML_FUZZ_EXAMPLES") or None,
+            "exitstatus": int(exitstatus),
+            "seconds": round(time.perf_counter() - config.stash.get(_FUZZ_START, 0.0), 1),
+            "hypothesis": hypothesis.__version__,
+            "total": total,
+            "inputs_tried": dict(sorted(counts.items())),
+        }
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        terminalreporter.write_line(f"written to {out}")

@@ -9,12 +9,14 @@ scores them. This class only sequences them and builds observations and infos.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .._validation import whole_number
 from ..errors import InvalidInputError
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
@@ -64,8 +66,8 @@ class ArmTaskEnv(gym.Env):
         self.arm = robot.arm
         self.classifier = classifier
         self.render_mode = render_mode
-        self.render_width = int(render_width)
-        self.render_height = int(render_height)
+        self.render_width = whole_number(render_width, "render_width", low=1)
+        self.render_height = whole_number(render_height, "render_height", low=1)
         self._owned = list(owned or [])
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / sim.dt)}
 
@@ -84,6 +86,7 @@ class ArmTaskEnv(gym.Env):
         arm = self.arm
         # every pose the arm or the goal sampler can produce lies in this box
         radius = 1.05 * max(1.0, self.task.goal_range) * arm.reach
+        self._position_box = (arm.reach_center - radius, arm.reach_center + radius)
         pose_lo = np.concatenate([arm.reach_center - radius, np.full(arm.feature_dim - 3, -np.pi)])
         pose_hi = np.concatenate([arm.reach_center + radius, np.full(arm.feature_dim - 3, np.pi)])
         if arm.feature_dim == 7:
@@ -145,11 +148,16 @@ class ArmTaskEnv(gym.Env):
 
         ``options={"goal": pose}`` sets the goal pose (feature_dim,) instead of sampling
         one (no filter applied).
+
+        Raises:
+            InvalidInputError: ``options`` is not a dict, has a key other than ``"goal"``, or
+                its goal is not one finite pose (feature_dim,) whose position lies inside the
+                observation space. The env is unchanged then.
         """
+        goal = self._check_options(options)
         super().reset(seed=seed)
         self._reseed_solvers()
         state = self.robot.reset()
-        goal = None if options is None else options.get("goal")
         if goal is None:
             sample = self.task.sample_goal(self.np_random)
             features, accepted, tries, calls, cls = (
@@ -160,10 +168,7 @@ class ArmTaskEnv(gym.Env):
                 sample.goal_class,
             )
         else:
-            features, _ = self.arm.check_features(goal, "options['goal']")
-            if features.shape[0] != 1:
-                raise InvalidInputError("options['goal'] must be one pose (feature_dim,)")
-            features, accepted, tries, calls, cls = features[0], True, 0, 0, UNKNOWN_CLASS
+            features, accepted, tries, calls, cls = goal, True, 0, 0, UNKNOWN_CLASS
         if cls == UNKNOWN_CLASS and self.classifier is not None:
             cls = int(predict_classes(self.classifier, features[None, :])[0])
         self._goal_features = np.asarray(features, dtype=np.float64)
@@ -180,6 +185,38 @@ class ArmTaskEnv(gym.Env):
         if self.render_mode == "human":
             self.render()
         return obs, info
+
+    def _check_options(self, options: Any) -> np.ndarray | None:
+        """The goal pose (feature_dim,) of ``reset``'s options, or None to sample one."""
+        if options is None:
+            return None
+        if not isinstance(options, Mapping):
+            raise InvalidInputError(
+                f"options must be a dict (or None), got {type(options).__name__}: {options!r}"
+            )
+        unknown = sorted(repr(k) for k in options if k != "goal")
+        if unknown:
+            raise InvalidInputError(
+                f"options has unknown key(s) {', '.join(unknown)}; the only option is 'goal' "
+                f"(a pose ({self.arm.feature_dim},))"
+            )
+        goal = options.get("goal")
+        if goal is None:
+            return None
+        features, _ = self.arm.check_features(goal, "options['goal']")
+        if features.shape[0] != 1:
+            raise InvalidInputError(
+                f"options['goal'] must be one pose ({self.arm.feature_dim},), got {np.shape(goal)}"
+            )
+        lo, hi = self._position_box
+        pos = features[0, :3]
+        if not np.all((pos >= lo) & (pos <= hi)):
+            raise InvalidInputError(
+                f"options['goal'] position {pos.tolist()} lies outside the observation box "
+                f"[{lo.tolist()}, {hi.tolist()}] (within {hi[0] - self.arm.reach_center[0]:.4g} m "
+                "of the first joint on each axis)"
+            )
+        return features[0]
 
     def step(
         self, action: np.ndarray
@@ -237,7 +274,10 @@ class ArmTaskEnv(gym.Env):
     # -------------------------------------------------------------- helpers
     def _check_action(self, action: Any) -> np.ndarray:
         try:
-            a = np.asarray(action, dtype=np.float64)
+            raw = np.asarray(action)
+            if raw.dtype.kind not in "biufO":  # strings, complex, dates: not actions
+                raise TypeError(f"dtype {raw.dtype} is not a real number type")
+            a = raw.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(
                 f"action must be numeric with shape {self.action_space.shape}: {exc}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import real_number, whole_number
 from ..arms import Arm, load_arm
 from .core import ArmTaskEnv
 from .robot import ArmRobot, Controller, EEControl, IKPriorControl, JointControl
@@ -25,6 +26,16 @@ CONTROL_TYPES = ("joints", "ee", "ik_prior")
 GOAL_TYPES = ("position", "pose")
 REWARD_TYPES = ("sparse", "dense")
 GOAL_FILTERS = ("none", "ik", "classifier")
+
+#: largest ``goal_range`` (fraction of the reach): goals beyond the reach are unreachable
+#: anyway, and the observation box grows with it
+MAX_GOAL_RANGE = 10.0
+#: largest ``ee_step`` (metres per action unit); the ee target stays inside the position bound
+MAX_EE_STEP = 1e3
+#: largest physics step (s): PyBullet's solver diverges to NaN joint states for huge steps
+MAX_TIMESTEP = 1.0
+#: most physics steps per control step (each ``step`` would otherwise run unboundedly long)
+MAX_SUBSTEPS = 100_000
 
 _ARMS: dict[str, Arm] = {}
 
@@ -222,6 +233,18 @@ class ArmReachEnv(ArmTaskEnv):
             0.06 x reach), rad, rad).
         timestep, n_substeps: physics step (s) and physics steps per control step.
         render_mode, render_width, render_height: rendering.
+
+    Raises:
+        InvalidInputError: a numeric option that is not a finite number in its range
+            (thresholds, steps and scales > 0, ``goal_range`` in (0, 10], ``ee_step`` at most
+            1000 m, ``timestep`` at most 1 s, ``n_substeps`` in [1, 100000], counts and image
+            sizes integers >= 1) or a ``home_q`` that is not (dof,) finite angles within the
+            joint limits; the message names the option.
+        ValueError: an option that is not one of its documented choices.
+        TypeError: a solver or classifier instance without ``solve`` / ``predict``.
+        UnknownArmError, FileNotFoundError, URDFError: ``arm`` (see :func:`ikml_gym.load_arm`).
+        ModelFileError: a pretrained model that does not ship for this arm.
+        ArmMismatchError: a solver or classifier instance made for another arm.
     """
 
     def __init__(
@@ -259,8 +282,25 @@ class ArmReachEnv(ArmTaskEnv):
         _choice("reward_type", reward_type, REWARD_TYPES)
         if not isinstance(goal_filter, GoalFilter):
             _choice("goal_filter", goal_filter, GOAL_FILTERS)
-        if not singularity_penalty >= 0:
-            raise ValueError(f"singularity_penalty must be >= 0, got {singularity_penalty}")
+        singularity_penalty = real_number(singularity_penalty, "singularity_penalty", low=0.0)
+        if distance_threshold is not None:
+            distance_threshold = real_number(
+                distance_threshold, "distance_threshold", low=0.0, low_open=True
+            )
+        angle_threshold = real_number(angle_threshold, "angle_threshold", low=0.0, low_open=True)
+        goal_range = real_number(
+            goal_range, "goal_range", low=0.0, low_open=True, high=MAX_GOAL_RANGE
+        )
+        max_goal_tries = whole_number(max_goal_tries, "max_goal_tries", low=1)
+        joint_step = real_number(joint_step, "joint_step", low=0.0, low_open=True)
+        if ee_step is not None:
+            ee_step = real_number(ee_step, "ee_step", low=0.0, low_open=True, high=MAX_EE_STEP)
+        rot_step = real_number(rot_step, "rot_step", low=0.0, low_open=True)
+        residual_scale = real_number(residual_scale, "residual_scale", low=0.0)
+        timestep = real_number(timestep, "timestep", low=0.0, low_open=True, high=MAX_TIMESTEP)
+        n_substeps = whole_number(n_substeps, "n_substeps", low=1, high=MAX_SUBSTEPS)
+        render_width = whole_number(render_width, "render_width", low=1)
+        render_height = whole_number(render_height, "render_height", low=1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._validation import as_batch
 from ..arms import POSE4, Arm
+from ..errors import InvalidInputError
 from .sim import BulletSim
 from .task import numerical_calls
 
@@ -31,6 +33,27 @@ def home_configuration(arm: Arm) -> np.ndarray:
     if arm.name in HOME_Q and len(HOME_Q[arm.name]) == arm.dof:
         return np.array(HOME_Q[arm.name], dtype=np.float64)
     return arm.joint_limits.mean(axis=1)
+
+
+def check_home(arm: Arm, home_q: object) -> np.ndarray:
+    """``home_q`` as (dof,) float64 finite angles within the joint limits.
+
+    Raises:
+        InvalidInputError: another shape, non-numeric, NaN/inf, or outside the limits.
+    """
+    q, single = as_batch(home_q, arm.dof, "home_q")
+    if not single:
+        raise InvalidInputError(
+            f"home_q must be one configuration ({arm.dof},), got {np.shape(home_q)}"
+        )
+    if not arm.within_limits(q)[0]:
+        lim = arm.joint_limits
+        bad = [i for i in range(arm.dof) if not lim[i, 0] - 1e-9 <= q[0, i] <= lim[i, 1] + 1e-9]
+        raise InvalidInputError(
+            f"home_q must lie within the joint limits; joint(s) {bad} are outside "
+            f"({q[0].tolist()} vs limits {lim.tolist()})"
+        )
+    return q[0].copy()
 
 
 def features_and_kinv(arm: Arm, q: np.ndarray) -> tuple[np.ndarray, float]:
@@ -284,7 +307,7 @@ class ArmRobot:
         self.home_q = (
             home_configuration(self.arm)
             if self.home_q is None
-            else np.asarray(self.home_q, dtype=np.float64).reshape(self.arm.dof)
+            else check_home(self.arm, self.home_q)
         )
         self.q_target = self.home_q.copy()
         self.controller.bind(self.arm, self.goal_type)

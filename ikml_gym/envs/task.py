@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._validation import real_number, whole_number
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 
@@ -196,6 +197,10 @@ class ReachTask:
         max_goal_tries: candidates tried before the last one is taken anyway
             (``info["goal_accepted"]`` is then False).
         penalty: an optional :class:`FeasibilityPenalty`.
+
+    Raises:
+        InvalidInputError: a threshold or ``goal_range`` that is not a finite number > 0, or
+            ``max_goal_tries`` that is not an integer >= 1.
     """
 
     def __init__(
@@ -214,8 +219,13 @@ class ReachTask:
             raise ValueError(f"goal_type must be 'position' or 'pose', got {goal_type!r}")
         if reward_type not in ("sparse", "dense"):
             raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
-        if not (distance_threshold > 0 and angle_threshold > 0 and 0 < goal_range):
-            raise ValueError("distance_threshold, angle_threshold and goal_range must be > 0")
+        for name, value in (
+            ("distance_threshold", distance_threshold),
+            ("angle_threshold", angle_threshold),
+            ("goal_range", goal_range),
+        ):
+            real_number(value, name, low=0.0, low_open=True)
+        max_goal_tries = whole_number(max_goal_tries, "max_goal_tries", low=1)
         self.arm = arm
         self.goal_type = goal_type
         self.reward_type = reward_type

@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import kinematics as kin
 from .._blas import blas_threads_for
+from .._validation import expand_user
 from ..arms import POSE4, POSE7, SHIPPED_ARMS, Arm, load_arm
 from ..data import CLASS_NAMES, UNREACHABLE
 from ..errors import InvalidInputError, ModelFileError
@@ -366,7 +367,7 @@ def load_classifier(
     key = str(name_or_path)
     if key in SHIPPED_ARMS:
         return FeasibilityClassifier.load(pretrained_path(key), arm=arm)
-    return FeasibilityClassifier.load(Path(key).expanduser(), arm=arm)
+    return FeasibilityClassifier.load(expand_user(key), arm=arm)
 
 
 # ---------------------------------------------------------------------- training

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import real_number
 from ..data import label_from_kinv
 from ..solvers import IKSolver
 from .classifier import ClassifierResult, FeasibilityClassifier
@@ -83,6 +84,11 @@ class FeasibilityFilter:
         confidence: gate threshold in [0, 1]; the classifier answers where its gate
             probability is strictly above it.
         gate: ``"reachability"`` (default) or ``"class"`` (see the module docstring).
+
+    Raises:
+        TypeError: ``classifier`` or ``fallback`` of the wrong type.
+        ValueError: a fallback for another arm, or an unknown ``gate``.
+        InvalidInputError: ``confidence`` is not a real number in [0, 1].
     """
 
     def __init__(
@@ -106,8 +112,7 @@ class FeasibilityFilter:
             raise ValueError(
                 f"classifier is for arm {classifier.arm.name!r}, fallback for {fallback.arm.name!r}"
             )
-        if not 0.0 <= float(confidence) <= 1.0:
-            raise ValueError(f"confidence must be in [0, 1], got {confidence}")
+        confidence = real_number(confidence, "confidence", low=0.0, high=1.0)
         if gate not in GATES:
             raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
         self.classifier = classifier

@@ -292,7 +292,11 @@ class LearnedIK(IKSolver):
         if q0 is not None:
             k = BRANCH_PLAUSIBLE
             ok = (pos_err < k * self.pos_tol) & (rot_err < k * self.rot_tol)
-            dist = np.linalg.norm(proposals - q0[:, None, :], axis=2)
+            # a q0 far outside the limits overflows the norm; inf would tie with the
+            # implausible proposals and argmin could pick one of those
+            with np.errstate(over="ignore"):
+                dist = np.linalg.norm(proposals - q0[:, None, :], axis=2)
+            dist = np.minimum(dist, np.finfo(np.float64).max)
             # nearest plausible proposal; poses with none keep the best-scoring one
             score = np.where(ok.any(axis=1, keepdims=True), np.where(ok, dist, np.inf), score)
         best = np.argmin(score, axis=1)
