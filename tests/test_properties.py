@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import shutil
 import signal
 import tempfile
 import warnings
@@ -165,6 +166,7 @@ def _fuzz_session(fuzz_counts):
         if callable(getattr(fallback, "close", None)):
             fallback.close()
     _CACHE.clear()
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------- strategies
