@@ -831,3 +831,37 @@ def test_ee_control_at_the_workspace_edge_moves_without_jumping():
     reach = np.linalg.norm(obs["achieved_goal"] - base.arm.reach_center)
     assert failures > 0 and reach > 0.8 * base.arm.reach
     env.close()
+
+
+def test_joint_control_can_reach_its_goals_within_the_episode():
+    """Reach4DOF-v0 is solvable under joint control: a proportional joint-space controller
+    toward the nearest analytic IK solution (any tool pitch: the goal is a position)
+    succeeds on every classifier-filtered goal, well within the 50-step limit. So when
+    RL on this id learns slowly, the task is not the reason."""
+    env = gym.make("ikml_gym/Reach4DOF-v0", goal_filter="classifier")
+    base = env.unwrapped
+    ik = AnalyticIK(base.arm)
+    pitches = np.linspace(-np.pi, np.pi, 73)
+    successes, lengths = 0, []
+    try:
+        for episode in range(20):
+            obs, _ = env.reset(seed=10_000 + episode)
+            q = obs["observation"][: base.arm.dof].astype(float)
+            targets = np.column_stack(
+                [np.repeat(obs["desired_goal"][None].astype(float), len(pitches), 0), pitches]
+            )
+            q_all, valid = ik.solve_all(targets)  # (pitches, branches, dof)
+            travel = np.where(valid, np.abs(q_all - q).max(axis=2), np.inf)
+            q_goal = q_all[np.unravel_index(np.argmin(travel), travel.shape)]
+            for step in range(1, MAX_EPISODE_STEPS + 1):
+                q = obs["observation"][: base.arm.dof]
+                action = np.clip((q_goal - q) / base.robot.controller.joint_step, -1, 1)
+                obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
+                if terminated or truncated:
+                    break
+            successes += bool(info["is_success"])
+            lengths.append(step)
+    finally:
+        env.close()
+    assert successes == 20
+    assert np.mean(lengths) < 25
