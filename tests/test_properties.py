@@ -107,6 +107,20 @@ def expect_error(exc: BaseException, types: tuple[type, ...], *names: str) -> No
         assert any(n in msg for n in names), f"message does not name {names}: {msg!r}"
 
 
+def judged_call(fn, q, expected):
+    """``fn(q)``, or ``None`` where it raised: then ``q`` must be invalid (``expected`` is
+    None) and the error documented and naming ``q``. Returns the result otherwise, after
+    checking that ``q`` was valid."""
+    try:
+        result = fn(q)
+    except Exception as exc:  # noqa: BLE001 -- judged here: type and message
+        assert expected is None, f"rejected a valid q: {exc!r}"
+        expect_error(exc, (InvalidInputError,), "q")
+        return None
+    assert expected is not None, "accepted an invalid q"
+    return result
+
+
 # ------------------------------------------------------------------- shared objects
 _CACHE: dict[str, object] = {}
 
@@ -622,13 +636,10 @@ def test_arm_fk(data, name):
     arm = arm_of(name)
     q = data.draw(q_input(arm), label="q")
     expected = oracle_batch(q, arm.dof)
-    try:
-        pos, quat = arm.fk(q)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert expected is None, f"rejected a valid q: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "q")
+    fk = judged_call(arm.fk, q, expected)
+    if fk is None:
         return
-    assert expected is not None, "accepted an invalid q"
+    pos, quat = fk
     qb, single = expected
     n = len(qb)
     assert pos.shape == ((3,) if single else (n, 3)) and quat.shape == ((4,) if single else (n, 4))
@@ -677,13 +688,9 @@ def test_arm_jacobian(data, name):
     arm = arm_of(name)
     q = data.draw(q_input(arm), label="q")
     expected = oracle_batch(q, arm.dof)
-    try:
-        jac = arm.jacobian(q)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert expected is None, f"rejected a valid q: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "q")
+    jac = judged_call(arm.jacobian, q, expected)
+    if jac is None:
         return
-    assert expected is not None, "accepted an invalid q"
     qb, single = expected
     assert jac.shape == ((6, arm.dof) if single else (len(qb), 6, arm.dof))
     jac = jac.reshape(len(qb), 6, arm.dof)
@@ -702,13 +709,9 @@ def test_arm_kinv(data, name):
     arm = arm_of(name)
     q = data.draw(q_input(arm), label="q")
     expected = oracle_batch(q, arm.dof)
-    try:
-        k = arm.kinv(q)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert expected is None, f"rejected a valid q: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "q")
+    k = judged_call(arm.kinv, q, expected)
+    if k is None:
         return
-    assert expected is not None, "accepted an invalid q"
     qb, single = expected
     if single:
         assert isinstance(k, float)
