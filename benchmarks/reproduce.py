@@ -118,12 +118,17 @@ def main() -> int:
         choices=["arm4_classifier", "arm6_classifier", "arm4_ik"],
     )  # fmt: skip
     ap.add_argument("--json", default=str(RESULTS / "reproduce.json"))
+    ap.add_argument(
+        "--workdir", help="keep the retrained models here (default: a temporary folder)"
+    )
     args = ap.parse_args()
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="ikml_reproduce_") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for name in args.models:
-            results[name] = reproduce(name, Path(tmp))
+            results[name] = reproduce(name, workdir)
             print(f"{name}: retrained in {results[name]['train_seconds']} s", flush=True)
 
     print("| model | metric | shipped | retrained | difference | within tolerance |")
