@@ -48,15 +48,17 @@ def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
             "steps_trained": [r.steps[-1] if r.steps else 0 for r in runs],
             "steps_to_90": [r.steps_to(0.9) for r in runs],
             "final_success": [r.success_rate[-1] if r.steps else None for r in runs],
+            "best_success": [max(r.success_rate, default=None) for r in runs],
         }
     if len(summary) == 2:
         a, b = summary["joints"]["steps_to_90"], summary["ik_prior"]["steps_to_90"]
         if all(v is not None for v in a + b):
             summary["ratio_prior_over_joints"] = float(np.mean(b) / np.mean(a))
-        elif all(v is not None for v in b):
-            # joint control never got there: the ratio is below this bound
-            bound = max(summary["joints"]["steps_trained"])
-            summary["ratio_prior_over_joints_below"] = float(np.mean(b) / bound)
+        elif all(v is not None for v in b) and not any(v is not None for v in a):
+            # no joint-control seed got there: each needs more than the steps it trained,
+            # so the ratio of the means is below mean(prior) / mean(steps trained)
+            trained = summary["joints"]["steps_trained"]
+            summary["ratio_prior_over_joints_below"] = float(np.mean(b) / np.mean(trained))
     return summary
 
 
