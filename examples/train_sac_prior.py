@@ -9,6 +9,8 @@ and spread) and the env steps each needs to reach 90% success.
 
     python examples/train_sac_prior.py --steps 30000 --seeds 0 1 2 --out sac_out
 
+The README's RL numbers come from the commands in its "RL with the action prior" section.
+
 Every run writes its curve to ``OUT/runs/<control>_seed<N>.json`` after each
 evaluation. Runs can be split over processes (``--controls joints --seeds 1``)
 and a run whose log already covers ``--steps`` is not repeated; ``--report``
