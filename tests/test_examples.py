@@ -14,7 +14,11 @@ EXAMPLES = ROOT / "examples"
 def _run(args, cwd, timeout=600):
     proc = subprocess.run(
         [sys.executable, *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
