@@ -107,18 +107,36 @@ def expect_error(exc: BaseException, types: tuple[type, ...], *names: str) -> No
         assert any(n in msg for n in names), f"message does not name {names}: {msg!r}"
 
 
-def judged_call(fn, q, expected):
-    """``fn(q)``, or ``None`` where it raised: then ``q`` must be invalid (``expected`` is
-    None) and the error documented and naming ``q``. Returns the result otherwise, after
-    checking that ``q`` was valid."""
+REJECTED = object()  # what ``judged`` returns for a call that raised
+
+
+def judged(call, invalid: str | None, *names: str, types: tuple[type, ...] = (InvalidInputError,)):
+    """Run ``call()`` on an input the test has already judged: ``invalid`` is None for a
+    valid input, else what is wrong with it. A valid input must be answered; an invalid one
+    must raise one of the documented ``types`` with a message naming one of ``names``.
+    Returns the answer, or ``REJECTED``."""
     try:
-        result = fn(q)
+        result = call()
     except Exception as exc:  # noqa: BLE001 -- judged here: type and message
-        assert expected is None, f"rejected a valid q: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "q")
-        return None
-    assert expected is not None, "accepted an invalid q"
+        assert invalid is not None, f"rejected a valid input: {exc!r}"
+        expect_error(exc, types, *names)
+        return REJECTED
+    assert invalid is None, f"accepted an invalid input ({invalid})"
     return result
+
+
+def judged_q_call(data, arm, method: str):
+    """Draw a joint input ``q`` for ``arm`` and call ``arm.<method>(q)``, counting the try.
+
+    Returns ``None`` where the call raised: then ``q`` must be invalid (no oracle batch)
+    and the error documented and naming ``q``. Otherwise checks that ``q`` was valid and
+    returns ``(result, qb, single)``: ``qb`` the (N, dof) rows the oracle expects and
+    ``single`` whether ``q`` was one configuration."""
+    TRIED[f"Arm.{method}"] += 1
+    q = data.draw(q_input(arm), label="q")
+    expected = oracle_batch(q, arm.dof)
+    result = judged(lambda: getattr(arm, method)(q), "q" if expected is None else None, "q")
+    return None if result is REJECTED else (result, *expected)
 
 
 # ------------------------------------------------------------------- shared objects
@@ -632,15 +650,11 @@ def test_load_arm_mutated_urdf(urdf, ee_link):
 def test_arm_fk(data, name):
     """``Arm.fk``: shapes, finite, unit xyzw quaternions with qw >= 0, equal to an independent
     FK, to ``fk_matrix``, to its single-row calls, and 2 pi-periodic in every joint."""
-    TRIED["Arm.fk"] += 1
     arm = arm_of(name)
-    q = data.draw(q_input(arm), label="q")
-    expected = oracle_batch(q, arm.dof)
-    fk = judged_call(arm.fk, q, expected)
-    if fk is None:
+    judged = judged_q_call(data, arm, "fk")
+    if judged is None:
         return
-    pos, quat = fk
-    qb, single = expected
+    (pos, quat), qb, single = judged
     n = len(qb)
     assert pos.shape == ((3,) if single else (n, 3)) and quat.shape == ((4,) if single else (n, 4))
     pos, quat = pos.reshape(n, 3), quat.reshape(n, 4)
@@ -684,14 +698,11 @@ def _fd_jacobian(arm: ikml_gym.Arm, q: np.ndarray, h: float = 1e-6) -> np.ndarra
 @given(data=st.data(), name=st.sampled_from(["arm4", "arm6"]))
 def test_arm_jacobian(data, name):
     """``Arm.jacobian``: (N, 6, dof), finite, equal to finite differences of FK."""
-    TRIED["Arm.jacobian"] += 1
     arm = arm_of(name)
-    q = data.draw(q_input(arm), label="q")
-    expected = oracle_batch(q, arm.dof)
-    jac = judged_call(arm.jacobian, q, expected)
-    if jac is None:
+    judged = judged_q_call(data, arm, "jacobian")
+    if judged is None:
         return
-    qb, single = expected
+    jac, qb, single = judged
     assert jac.shape == ((6, arm.dof) if single else (len(qb), 6, arm.dof))
     jac = jac.reshape(len(qb), 6, arm.dof)
     assert np.all(np.isfinite(jac))
@@ -705,14 +716,11 @@ def test_arm_jacobian(data, name):
 def test_arm_kinv(data, name):
     """``Arm.kinv``: in [0, 1], a float for one configuration, (N,) for a batch, equal to
     sigma_min / sigma_max of the task Jacobian built from finite differences."""
-    TRIED["Arm.kinv"] += 1
     arm = arm_of(name)
-    q = data.draw(q_input(arm), label="q")
-    expected = oracle_batch(q, arm.dof)
-    k = judged_call(arm.kinv, q, expected)
-    if k is None:
+    judged = judged_q_call(data, arm, "kinv")
+    if judged is None:
         return
-    qb, single = expected
+    k, qb, single = judged
     if single:
         assert isinstance(k, float)
     else:
@@ -770,13 +778,9 @@ def test_arm_features(data, name):
         error = "rows"
     elif np.any(np.abs(np.hypot.reduce(qt[0], axis=1) - 1) > 1e-3):
         error = "quat"
-    try:
-        out = arm.features(pos, quat)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert error is not None, f"rejected valid input: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "pos" if error == "pos" else "quat")
+    out = judged(lambda: arm.features(pos, quat), error, "pos" if error == "pos" else "quat")
+    if out is REJECTED:
         return
-    assert error is None, f"accepted invalid input ({error})"
     (pb, s1), (qb, s2) = p, qt
     n = len(pb)
     assert out.shape == ((arm.feature_dim,) if (s1 and s2) else (n, arm.feature_dim))
@@ -819,15 +823,11 @@ def test_solver_solve(name, data):
     elif q0 is not None and (q_ok is None or len(q_ok[0]) not in (1, len(f_ok[0]))):
         error = "q0"
     calls_before, polish_before = s.calls, getattr(s, "polish_calls", 0)
-    try:
-        with watchdog(120, f"{name}.solve"):
-            res = s.solve(features, q0)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert error is not None, f"rejected valid input: {exc!r}"
-        expect_error(exc, (InvalidInputError,), error)
+    with watchdog(120, f"{name}.solve"):
+        res = judged(lambda: s.solve(features, q0), error, str(error))
+    if res is REJECTED:
         assert s.calls == calls_before
         return
-    assert error is None, f"accepted invalid {error}"
     f, single = f_ok
     n = len(f)
     assert np.shape(res.q) == ((arm.dof,) if single else (n, arm.dof))
@@ -907,14 +907,11 @@ def test_classifier(name, data):
     arm = clf.arm
     features = data.draw(features_input(arm, max_rows=6), label="features")
     expected = oracle_features(arm, features)
-    try:
-        proba = clf.predict_proba(features)
-        label = clf.predict(features)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert expected is None, f"rejected valid features: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "features")
+    invalid = "features" if expected is None else None
+    proba = judged(lambda: clf.predict_proba(features), invalid, "features")
+    label = judged(lambda: clf.predict(features), invalid, "features")
+    if proba is REJECTED or label is REJECTED:
         return
-    assert expected is not None, "accepted invalid features"
     f, single = expected
     n = len(f)
     assert proba.shape == ((4,) if single else (n, 4))
@@ -965,14 +962,12 @@ def test_feasibility_filter(name, data, confidence, gate):
     features = data.draw(features_input(arm, max_rows=3), label="features")
     expected = oracle_features(arm, features)
     before = fallback.calls
-    try:
-        with watchdog(120, "FeasibilityFilter.query"):
-            res = filt.query(features)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert expected is None, f"rejected valid features: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "features")
+    with watchdog(120, "FeasibilityFilter.query"):
+        res = judged(
+            lambda: filt.query(features), "features" if expected is None else None, "features"
+        )
+    if res is REJECTED:
         return
-    assert expected is not None, "accepted invalid features"
     f, _ = expected
     n = len(f)
     assert len(res) == n and res.q.shape == (n, arm.dof)
@@ -1323,15 +1318,10 @@ def test_env_step(key, data):
             )
     except Exception:  # noqa: BLE001 -- junk input: not an array
         ok = False
-    try:
-        with watchdog(60, "step"):
-            out = env.step(action)
-    except Exception as exc:  # noqa: BLE001 -- judged below: type and message
-        assert not ok, f"rejected a valid action {action!r}: {exc!r}"
-        expect_error(exc, (InvalidInputError,), "action")
-        _check_step(env, env.step(np.zeros(n)))
-        return
-    assert ok, f"accepted an invalid action {action!r}"
+    with watchdog(60, "step"):
+        out = judged(lambda: env.step(action), None if ok else f"action {action!r}", "action")
+    if out is REJECTED:
+        out = env.step(np.zeros(n))  # still usable after the rejection
     _check_step(env, out)
 
 
