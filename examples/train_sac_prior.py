@@ -42,6 +42,19 @@ def collect(out: Path) -> dict[str, list[TrainingLog]]:
     return logs
 
 
+def second_half_mean(log: TrainingLog) -> float | None:
+    """Mean success of the checkpoints in the second half of the steps trained (where a
+    run has settled; one checkpoint is noisy at 20 evaluation episodes)."""
+    if not log.steps:
+        return None
+    half = log.steps[-1] / 2
+    return float(np.mean([r for s, r in zip(log.steps, log.success_rate) if s > half]))
+
+
+def percentages(rates: list[float | None]) -> str:
+    return ", ".join("-" if r is None else f"{100 * r:.0f}%" for r in rates)
+
+
 def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
     summary: dict = {}
     for control, runs in logs.items():
@@ -51,6 +64,7 @@ def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
             "steps_to_90": [r.steps_to(0.9) for r in runs],
             "final_success": [r.success_rate[-1] if r.steps else None for r in runs],
             "best_success": [max(r.success_rate, default=None) for r in runs],
+            "second_half_mean_success": [second_half_mean(r) for r in runs],
         }
     if len(summary) == 2:
         a, b = summary["joints"]["steps_to_90"], summary["ik_prior"]["steps_to_90"]
@@ -116,24 +130,26 @@ def main() -> None:
     logs = collect(out)
     summary = summarise(logs)
     print(
-        "| control | seeds | env steps trained | steps to 90% success (each seed) | final success |"
+        "| control | seeds | env steps trained | steps to 90% success (each seed) "
+        "| best success | second-half mean success | final success |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for control in logs:
         s = summary[control]
         print(
             f"| {control} | {len(logs[control])} | {s['steps_trained']} | {s['steps_to_90']} "
-            f"| {s['final_success']} |"
+            f"| {percentages(s['best_success'])} | {percentages(s['second_half_mean_success'])} "
+            f"| {percentages(s['final_success'])} |"
         )
     if "ratio_prior_over_joints" in summary:
         print(
-            f"with the prior SAC needs {summary['ratio_prior_over_joints']:.3f}x the env steps "
+            f"with the prior SAC needs {summary['ratio_prior_over_joints']:.2g}x the env steps "
             "of joint control to reach 90% success"
         )
     elif "ratio_prior_over_joints_below" in summary:
         print(
             "joint control did not reach 90%; the ratio is below "
-            f"{summary['ratio_prior_over_joints_below']:.3f}"
+            f"{summary['ratio_prior_over_joints_below']:.2g}"
         )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if logs:
