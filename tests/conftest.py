@@ -84,7 +84,6 @@ def fuzz_counts(request: pytest.FixtureRequest):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    import json
     import os
     import time
 
@@ -109,7 +108,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             "total": total,
             "inputs_tried": dict(sorted(counts.items())),
         }
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        terminalreporter.write_line(f"written to {out}")
+        from ikml_gym.io import atomic_write_json
+
+        atomic_write_json(path, report)
+        terminalreporter.write_line(f"written to {path}")
