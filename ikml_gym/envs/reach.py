@@ -282,6 +282,8 @@ class ArmReachEnv(ArmTaskEnv):
         _choice("reward_type", reward_type, REWARD_TYPES)
         if not isinstance(goal_filter, GoalFilter):
             _choice("goal_filter", goal_filter, GOAL_FILTERS)
+        # every keyword is checked here, before a model is loaded or a PyBullet client
+        # opened, so a bad one costs nothing; the parts check theirs again for direct use
         singularity_penalty = real_number(singularity_penalty, "singularity_penalty", low=0.0)
         if distance_threshold is not None:
             distance_threshold = real_number(
@@ -330,7 +332,7 @@ class ArmReachEnv(ArmTaskEnv):
             if control_type == "joints":
                 controller = JointControl(joint_step)
             elif control_type == "ee":
-                step = 0.06 * the_arm.reach if ee_step is None else float(ee_step)
+                step = 0.06 * the_arm.reach if ee_step is None else ee_step
                 controller = EEControl(
                     make_solver(ik_solver, the_arm, owned, "ik_solver"), step, rot_step
                 )
