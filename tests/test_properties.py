@@ -17,6 +17,7 @@ Budget: ``IKML_FUZZ_EXAMPLES=N`` gives the cheap properties N examples each and 
 expensive ones (numerical solvers, env construction) a fraction of that; the default is
 a quick run. The inputs tried per entry point are printed at the end of the session and,
 with ``IKML_FUZZ_REPORT=path.json``, written there (see ``fuzz_counts`` in conftest.py).
+``python benchmarks/fuzz.py`` is the long run (5,000 examples) with its report.
 """
 
 from __future__ import annotations
