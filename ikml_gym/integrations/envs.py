@@ -304,4 +304,3 @@ def make_env(
         env.close()
         raise
     return env
-
