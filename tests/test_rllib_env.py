@@ -98,7 +98,7 @@ def test_flat_observation_layout_and_reward_recompute(made):
     np.testing.assert_array_equal(parts["desired_goal"], base._obs(base._state)["desired_goal"])
     rewards, observations, infos = [], [], []
     for _ in range(10):
-        flat, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        flat, reward, _, _, info = env.step(env.action_space.sample())
         rewards.append(reward)
         observations.append(flat)
         infos.append(info)

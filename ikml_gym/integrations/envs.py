@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..envs.registration import ENV_IDS, ENTRY_POINT
+from ..envs.registration import ENTRY_POINT, ENV_IDS
 from ..errors import IkmlGymError, InvalidInputError
 
 #: keys of ``env_config`` that are not ``gymnasium.make`` keywords

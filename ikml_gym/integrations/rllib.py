@@ -112,10 +112,10 @@ class GoalEnvRunner(SingleAgentEnvRunner):
             return func(self, *args, **kwargs)
         except Exception as exc:
             error = find_env_call_error(exc)
-            if error is None:
+            if error is None:  # RLlib's handling: log, end the process (restarted if asked)
                 return super().apply(_reraise, exc)
             self.env_errors.append(str(error))
-            raise error
+            raise EnvCallError(str(error)) from exc
 
     def take_env_errors(self) -> list[str]:
         """The env errors since the last call (and forget them)."""
