@@ -5,8 +5,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# RLlib pins gymnasium 1.2.x (the main venv runs 1.4): its tests run in a second venv
+RLLIB_VENV  ?= .venv-rllib
+RLLIB_BIN   := $(RLLIB_VENV)/bin
+RLLIB_STAMP := $(RLLIB_VENV)/.installed
+# IKML_REQUIRE_RLLIB=1: a missing Ray fails these tests instead of skipping them
+RLLIB_PYTEST := IKML_REQUIRE_RLLIB=1 $(RLLIB_BIN)/python -m pytest -q -p no:cacheprovider \
+                tests/test_rllib.py tests/test_rllib_env.py
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup setup-rllib demo test test-rllib test-fast bench lint clean
 
 # torch first, pinned to the CPU build on disk: anything that pulls an unpinned
 # torch before it would download a multi-GB CUDA build.
@@ -17,14 +24,28 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+$(RLLIB_STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(RLLIB_VENV)
+	$(RLLIB_BIN)/pip install --quiet --upgrade pip
+	$(RLLIB_BIN)/pip install --quiet torch==2.13.0
+	$(RLLIB_BIN)/pip install --quiet -e ".[rllib,dev]"
+	touch $(RLLIB_STAMP)
+
 setup: $(STAMP)
+
+setup-rllib: $(RLLIB_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ikml-gym demo
 
-# The full suite, slow end-to-end tests included (CI). `make test-fast` skips them.
-test: $(STAMP)
+# The full suite, slow end-to-end tests included (CI), then the RLlib tests in their
+# venv. `make test-fast` skips the slow ones.
+test: $(STAMP) $(RLLIB_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(RLLIB_PYTEST)
+
+test-rllib: $(RLLIB_STAMP)
+	$(RLLIB_PYTEST)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -36,4 +57,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check ikml_gym tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(RLLIB_VENV) build dist *.egg-info
