@@ -240,6 +240,37 @@ def ppo_config(
     )
 
 
+def sac_config(
+    env_id: str,
+    num_env_runners: int = 2,
+    num_envs_per_env_runner: int = 1,
+    env_config: Mapping[str, Any] | None = None,
+    learning_starts: int = 1000,
+    fault_tolerant: bool = True,
+) -> Any:
+    """A ``SACConfig`` like :func:`ppo_config` (RLlib's SAC runs on the new API stack with
+    continuous actions); ``learning_starts`` env steps are sampled before the first
+    update. No HER: RLlib has none, so this is SAC on the dense reward.
+
+    Raises:
+        InvalidInputError: as :func:`ppo_config`.
+    """
+    from ray.rllib.algorithms.sac import SACConfig
+
+    return _configure(
+        SACConfig().training(
+            num_steps_sampled_before_learning_starts=learning_starts,
+            train_batch_size_per_learner=256,
+            replay_buffer_config={"type": "EpisodeReplayBuffer", "capacity": 100_000},
+        ),
+        env_id,
+        num_env_runners,
+        num_envs_per_env_runner,
+        env_config,
+        fault_tolerant,
+    )
+
+
 def _configure(
     config: Any,
     env_id: str,
