@@ -11,6 +11,7 @@ with a serial chain to the end-effector link loads the same way::
 from __future__ import annotations
 
 import hashlib
+import math
 import xml.etree.ElementTree as ET
 from functools import cached_property
 from importlib import resources
@@ -21,6 +22,7 @@ import numpy as np
 from . import kinematics as kin
 from ._validation import (
     MAX_POSITION,
+    QUAT_NORM_TOL,
     as_batch,
     bounded_positions,
     expand_user,
@@ -256,14 +258,23 @@ class Arm:
         """(n, dof) configurations uniform in the joint box."""
         return self.scale_unit(rng.random((n, self.dof)))
 
-    def wrap_to_limits(self, q: np.ndarray) -> np.ndarray:
-        """Bring (N, dof) joint values into the limits: wrap full-turn revolute joints, clip the rest."""
-        q = np.array(q, dtype=np.float64)
+    @cached_property
+    def _full_turn(self) -> np.ndarray:
+        """(dof,) bool: revolute joints whose limits span a full turn (wrapped, not clipped)."""
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        full = (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
-        if np.any(full):
-            q[:, full] = lo[full] + np.mod(q[:, full] - lo[full], 2 * np.pi)
-        return np.clip(q, lo, hi)
+        return (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+
+    def wrap_to_limits(self, q: np.ndarray) -> np.ndarray:
+        """Bring (..., dof) joint values into the limits: wrap full-turn revolute joints, clip the rest."""
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        full = self._full_turn
+        if full.all():
+            q = lo + np.mod(q - lo, 2 * np.pi)
+        else:
+            q = np.array(q, dtype=np.float64)
+            if full.any():
+                q[..., full] = lo[full] + np.mod(q[..., full] - lo[full], 2 * np.pi)
+        return np.minimum(np.maximum(q, lo), hi)
 
     def within_limits(self, q: np.ndarray, tol: float = 1e-9) -> np.ndarray:
         """(N,) bool: every joint of each (N, dof) row lies inside the limits (+- tol)."""
@@ -339,6 +350,10 @@ class Arm:
         (:data:`~ikml_gym._validation.MAX_POSITION`) are rejected as a unit error.
         """
         f, single = as_batch(features, self.feature_dim, name)
+        if len(f) == 1:
+            one = self._check_one_pose(f[0].tolist())
+            if one is not None:
+                return np.array([one]), single
         f = f.copy()
         bounded_positions(f[:, :3], name)
         if self.feature_kind == POSE7:
@@ -351,9 +366,28 @@ class Arm:
             # np.mod by the rounded 2 pi drifts by ~2.4e-16 |psi| rad: reduce huge pitches
             # exactly through sin/cos instead (the psi of 1e300 rad was off by up to pi)
             far = np.abs(psi) > 1e6
-            if np.any(far):
+            if far.any():
                 f[far, 3] = np.arctan2(np.sin(psi[far]), np.cos(psi[far]))
         return f, single
+
+    def _check_one_pose(self, row: list[float]) -> list[float] | None:
+        """:meth:`check_features` of one finite row in Python floats (a few microseconds,
+        where the numpy calls cost about 20); None where the batched path must decide
+        (out-of-bound positions, quaternions that are not unit, huge pitches: it raises
+        or treats them with its exact reduction)."""
+        if max(abs(row[0]), abs(row[1]), abs(row[2])) > MAX_POSITION:
+            return None
+        if self.feature_kind == POSE7:
+            qx, qy, qz, qw = row[3:]
+            norm = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+            if abs(norm - 1.0) > QUAT_NORM_TOL:
+                return None
+            sign = -1.0 if qw < 0.0 else 1.0  # unit norm, then qw >= 0 (as the batch path)
+            return [row[0], row[1], row[2], *(v / norm * sign for v in (qx, qy, qz, qw))]
+        psi = row[3]
+        if abs(psi) > 1e6:
+            return None
+        return [row[0], row[1], row[2], math.pi - (math.pi - psi) % (2.0 * math.pi)]
 
     def target_matrices(self, features: np.ndarray) -> np.ndarray:
         """(N, 4, 4) target transforms for validated features (N, feature_dim).
@@ -380,12 +414,13 @@ class Arm:
         The orientation error is the |psi| difference for pose4 arms and the geodesic
         angle between quaternions for pose7 arms.
         """
-        got = self._features_from_matrix(kin.chain_fk(self.chain, q)[0])
-        pos_err = np.linalg.norm(got[:, :3] - features[:, :3], axis=1)
+        t = kin.chain_fk(self.chain, q)[0]
+        d = t[:, :3, 3] - features[:, :3]
+        pos_err = np.sqrt(np.einsum("ij,ij->i", d, d))
         if self.feature_kind == POSE4:
-            rot_err = np.abs(kin.wrap_angle(got[:, 3] - features[:, 3]))
+            rot_err = np.abs(kin.wrap_angle(kin.tool_pitch(t[:, :3, :3]) - features[:, 3]))
         else:
-            rot_err = kin.quat_angle(got[:, 3:], features[:, 3:])
+            rot_err = kin.rotation_angle(kin.quat_to_matrix(features[:, 3:]), t[:, :3, :3])
         return pos_err, rot_err
 
     def task_jacobian(self, q: np.ndarray) -> np.ndarray:

@@ -1,5 +1,8 @@
 """Files: atomic writes, datasets (.npz + JSON header), models (safetensors + JSON header).
 
+Float tensors of models are flushed of subnormal entries when written and again
+when read (:func:`flush_subnormals`).
+
 Nothing here unpickles: datasets load with ``allow_pickle=False`` and model
 weights are safetensors, so opening a file never executes code from it.
 
@@ -105,6 +108,29 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def flush_subnormals(array: np.ndarray) -> np.ndarray:
+    """A copy of a float array with its subnormal entries set to exactly zero.
+
+    The floor is ``np.finfo(np.float32).tiny`` for float32 and float64 alike, so a
+    float64 array stays free of float32 subnormals when it is cast for inference.
+    Non-float arrays are returned unchanged.
+    """
+    a = np.asarray(array)
+    if a.dtype.kind != "f":
+        return a
+    out = a.copy()
+    out[np.abs(out) < np.finfo(np.float32).tiny] = 0.0
+    return out
+
+
+def count_subnormals(array: np.ndarray) -> int:
+    """Entries of a float array that are non-zero but below float32's smallest normal."""
+    a = np.asarray(array)
+    if a.dtype.kind != "f":
+        return 0
+    return int(np.count_nonzero((np.abs(a) < np.finfo(np.float32).tiny) & (a != 0)))
+
+
 # ------------------------------------------------------------------------- datasets
 def save_dataset(path: str | Path, arrays: dict[str, np.ndarray], header: dict[str, Any]) -> None:
     """Save arrays and a JSON header to a ``.npz`` file atomically."""
@@ -182,7 +208,8 @@ def save_model(
     from . import __version__
 
     weights, header_path = model_paths(path)
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # no subnormal floats in any model file: they make every product touching them slow
+    arrays = {k: np.ascontiguousarray(flush_subnormals(v)) for k, v in tensors.items()}
     with atomic_path(weights, suffix=".safetensors") as tmp:
         save_file(arrays, str(tmp))
         digest = sha256_file(tmp)
@@ -271,4 +298,5 @@ def load_model(
             )
     if check is not None:
         check(header, tensors)
-    return tensors, header
+    # a file written elsewhere may hold subnormal weights: flushed here, never used slow
+    return {k: flush_subnormals(v) for k, v in tensors.items()}, header

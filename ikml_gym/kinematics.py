@@ -86,10 +86,36 @@ class Chain:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_plan", self._compile())
+        object.__setattr__(self, "_basis", self._joint_basis())
 
     @property
     def dof(self) -> int:
         return len(self.axes)
+
+    def _joint_basis(self) -> tuple[np.ndarray, bool]:
+        """Every joint's transform from its parent as one linear map of ``[cos q, sin q, 1, q]``.
+
+        ``origin_j @ joint_j(q) = A_j + cos(q_j) B_j + sin(q_j) C_j + q_j D_j``
+        (Rodrigues for a revolute joint, a translation along the axis for a prismatic
+        one), the end-effector's fixed ``tip`` folded into the last joint. Returns the
+        (3 dof + 1, 16 dof) matrix taking ``[cos q, sin q, q, 1]`` to the flattened
+        (dof, 4, 4) transforms, and whether any joint is prismatic.
+        """
+        n = self.dof
+        basis = np.zeros((3 * n + 1, n, 4, 4))
+        for i, (origin, axis, jtype) in enumerate(zip(self.origins, self.axes, self.types)):
+            a = np.asarray(axis, dtype=np.float64)
+            const, cos, sin, lin = (np.zeros((4, 4)) for _ in range(4))
+            if jtype == REVOLUTE:  # R(q) = (I + K^2) + cos q (-K^2) + sin q K
+                k = np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
+                const[:3, :3], cos[:3, :3], sin[:3, :3] = np.eye(3) + k @ k, -(k @ k), k
+            else:
+                const[:3, :3], lin[:3, 3] = np.eye(3), a
+            const[3, 3] = 1.0
+            after = self.tip if i == n - 1 else np.eye(4)
+            for row, m in ((i, cos), (n + i, sin), (2 * n + i, lin), (3 * n, const)):
+                basis[row, i] = origin @ m @ after
+        return basis.reshape(3 * n + 1, 16 * n), bool(np.any(self.types == PRISMATIC))
 
     def _compile(self) -> tuple:
         """Precompute the FK steps: every joint axis is made a coordinate axis (+x, +y or +z).
@@ -179,6 +205,28 @@ def fk_columns(
     return pos, cols, joint_pos, joint_axis
 
 
+#: batches up to this size take the transform-product FK (:func:`_fk_products`)
+SMALL_FK_ROWS = 64
+
+
+def _fk_products(chain: Chain, q: np.ndarray) -> np.ndarray:
+    """FK as a product of per-joint 4x4 transforms: few numpy calls for a small batch.
+
+    :func:`fk_columns` does a fixed amount of work per joint in many small numpy
+    calls, which is what a large batch wants; for a few poses (one IK query and its
+    hypotheses) the call overhead dominates and this is several times faster.
+    """
+    basis, prismatic = chain._basis  # type: ignore[attr-defined]
+    n, dof = q.shape
+    lin = q if prismatic else np.zeros_like(q)
+    u = np.concatenate([np.cos(q), np.sin(q), lin, np.ones((n, 1))], axis=1)
+    t = (u @ basis).reshape(n, dof, 4, 4)
+    out = t[:, 0]
+    for j in range(1, dof):
+        out = out @ t[:, j]
+    return out
+
+
 def chain_fk(
     chain: Chain, q: np.ndarray, jacobian: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -188,6 +236,8 @@ def chain_fk(
     end-effector origin in the base frame; otherwise ``None``.
     """
     n = q.shape[0]
+    if not jacobian and 0 < n <= SMALL_FK_ROWS:
+        return _fk_products(chain, q), None
     pos, cols, joint_pos, joint_axis = fk_columns(chain, np.ascontiguousarray(q.T), jacobian)
     out = np.empty((n, 4, 4))
     out[:, :3, :] = np.stack(cols + [pos], axis=1).transpose(2, 0, 1)
@@ -238,27 +288,42 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     return canonical_quat(q)
 
 
+def _quat_products_to_matrix() -> np.ndarray:
+    """(16, 9): rotation-matrix entries (row-major) as combinations of the products
+    ``q_a q_b`` (xyzw, a-major), minus the identity; see :func:`quat_to_matrix`."""
+    x, y, z, w = range(4)
+    entries = {  # R - I, each entry: ((a, b, coef), ...) over products q_a q_b
+        (0, 0): ((y, y, -2), (z, z, -2)), (0, 1): ((x, y, 2), (w, z, -2)),
+        (0, 2): ((x, z, 2), (w, y, 2)), (1, 0): ((x, y, 2), (w, z, 2)),
+        (1, 1): ((x, x, -2), (z, z, -2)), (1, 2): ((y, z, 2), (w, x, -2)),
+        (2, 0): ((x, z, 2), (w, y, -2)), (2, 1): ((y, z, 2), (w, x, 2)),
+        (2, 2): ((x, x, -2), (y, y, -2)),
+    }  # fmt: skip
+    m = np.zeros((16, 9))
+    for (r, c), terms in entries.items():
+        for a, b, coef in terms:
+            m[4 * a + b, 3 * r + c] += coef
+    return m
+
+
+_QUAT_PRODUCTS = _quat_products_to_matrix()
+_IDENTITY_ROW = np.eye(3).reshape(9)
+
+
 def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
-    """(N, 4) xyzw unit quaternions -> (N, 3, 3) rotation matrices."""
-    x, y, z, w = quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
-    xx, yy, zz = x * x, y * y, z * z
-    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
-    r = np.empty((len(quat), 3, 3))
-    r[:, 0, 0] = 1 - 2 * (yy + zz)
-    r[:, 0, 1] = 2 * (xy - wz)
-    r[:, 0, 2] = 2 * (xz + wy)
-    r[:, 1, 0] = 2 * (xy + wz)
-    r[:, 1, 1] = 1 - 2 * (xx + zz)
-    r[:, 1, 2] = 2 * (yz - wx)
-    r[:, 2, 0] = 2 * (xz - wy)
-    r[:, 2, 1] = 2 * (yz + wx)
-    r[:, 2, 2] = 1 - 2 * (xx + yy)
-    return r
+    """(N, 4) xyzw unit quaternions -> (N, 3, 3) rotation matrices.
+
+    ``R = I + sum_ab c_ab q_a q_b``: the outer product of each quaternion with itself
+    times a constant (16, 9) matrix, four numpy calls for any batch size.
+    """
+    quat = np.asarray(quat, dtype=np.float64)
+    products = (quat[:, :, None] * quat[:, None, :]).reshape(len(quat), 16)
+    return (products @ _QUAT_PRODUCTS + _IDENTITY_ROW).reshape(len(quat), 3, 3)
 
 
 def canonical_quat(quat: np.ndarray) -> np.ndarray:
     """Flip (N, 4) xyzw quaternions to ``w >= 0`` (q and -q are the same rotation)."""
-    return np.where(quat[:, 3:4] < 0.0, -quat, quat)
+    return quat * np.where(quat[:, 3:4] < 0.0, -1.0, 1.0)
 
 
 def wrap_angle(a: np.ndarray) -> np.ndarray:
@@ -295,6 +360,18 @@ def quat_angle(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
     v = w1 * v2 - w2 * v1 - np.cross(v1, v2)
     dot = np.abs(np.sum(q1 * q2, axis=1))
     return 2.0 * np.arctan2(np.linalg.norm(v, axis=1), dot)
+
+
+def rotation_angle(r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    """Angle (N,) in radians of the rotation between (N, 3, 3) rotation matrices.
+
+    ``atan2(|v|, trace - 1)`` of the relative rotation ``R = r1^T r2``, where ``v`` is
+    the vee of ``R - R^T`` (``2 sin theta`` long) and ``trace - 1 = 2 cos theta``:
+    accurate at every angle, unlike ``arccos`` of the trace near 0 and pi.
+    """
+    rel = (np.swapaxes(r1, 1, 2) @ r2).reshape(len(r1), 9)
+    v = rel[:, [7, 2, 3]] - rel[:, [5, 6, 1]]
+    return np.arctan2(np.sqrt(np.einsum("ij,ij->i", v, v)), rel[:, [0, 4, 8]].sum(axis=1) - 1.0)
 
 
 def rotation_error_vector(r_target: np.ndarray, r_current: np.ndarray) -> np.ndarray:

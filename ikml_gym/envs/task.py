@@ -38,6 +38,49 @@ UNREACHABLE, NEAR_SINGULAR = 0, 1
 UNKNOWN_CLASS = -1
 
 
+#: default success radius as a fraction of the arm's reach
+DISTANCE_FRACTION = 0.05
+#: an IK answer the env's solvers accept is within this fraction of the success radius ...
+IK_TOLERANCE_FRACTION = 1.0 / 3.0
+#: ... and this many radians of the target orientation (3 degrees)
+IK_TOLERANCE_ANGLE = float(np.deg2rad(3.0))
+
+
+def default_distance_threshold(arm: Arm) -> float:
+    """The success radius of a reach task on ``arm`` unless set: 5% of its reach, metres."""
+    return DISTANCE_FRACTION * arm.reach
+
+
+def task_ik_tolerance(distance_threshold: float) -> tuple[float, float]:
+    """``(position m, orientation rad)`` within which the env's IK solvers accept an answer.
+
+    A third of the success radius and 3 degrees (6.3 mm for arm4, 17 mm for arm6 at
+    the default radius). In ``ee`` control every step is planned again from the
+    measured pose, so a few millimetres of IK error cost nothing, while asking for
+    1 mm / 1 degree would send most learned answers to the numerical fallback; the
+    goal filter's solver uses the same rule, so "reachable" means the same for both.
+    """
+    return IK_TOLERANCE_FRACTION * float(distance_threshold), IK_TOLERANCE_ANGLE
+
+
+def check_ik_tolerance(value: Any) -> tuple[float, float]:
+    """``ik_tolerance`` as a ``(position m, orientation rad)`` pair of positive reals.
+
+    Raises:
+        InvalidInputError: not a pair, or an entry that is not a finite number > 0.
+    """
+    try:
+        pos, rot = value
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"ik_tolerance must be a (position m, orientation rad) pair, got {value!r}"
+        ) from exc
+    return (
+        real_number(pos, "ik_tolerance[0] (position, m)", low=0.0, low_open=True),
+        real_number(rot, "ik_tolerance[1] (orientation, rad)", low=0.0, low_open=True),
+    )
+
+
 def numerical_calls(part: Any) -> int:
     """Numerical IK calls a solver / filter has spent, polish steps included.
 

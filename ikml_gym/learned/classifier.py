@@ -45,11 +45,12 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
-from .._blas import blas_threads_for
 from .._validation import expand_user
 from ..arms import POSE4, POSE7, SHIPPED_ARMS, Arm, load_arm
 from ..data import CLASS_NAMES, UNREACHABLE
 from ..errors import InvalidInputError, ModelFileError
+from ..io import flush_subnormals
+from .mlp import StackedMLP
 
 KIND = "feasibility_classifier"
 N_CLASSES = len(CLASS_NAMES)
@@ -82,45 +83,97 @@ def input_features(features: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """Network inputs (N, d) float64 from validated task features (N, feature_dim).
 
     See the module docstring for the layout; ``spec`` comes from :func:`input_spec`.
+    Written in few numpy calls: for one pose the call overhead is the cost.
     """
     f = np.asarray(features, dtype=np.float64)
+    if len(f) == 1:
+        return np.array([_input_features_one(f[0].tolist(), spec)])
     center = np.asarray(spec["reach_center"], dtype=np.float64)
     tip = np.asarray(spec["tip_offset"], dtype=np.float64)
-    scale = float(spec["reach"])
     p = f[:, :3]
-
-    def dist(pt: np.ndarray) -> list[np.ndarray]:
-        d = (pt - center) / scale
-        return [np.sqrt(np.einsum("ij,ij->i", d, d)), np.hypot(d[:, 0], d[:, 1])]
-
     if spec["feature_kind"] == POSE7:
-        quat = f[:, 3:7]
-        rot = kin.quat_to_matrix(quat) if len(f) else np.zeros((0, 3, 3))
-        wrist = p - rot @ tip
-        cols = [p, quat, rot.reshape(-1, 9), wrist]
-        return np.column_stack(cols + dist(p) + dist(wrist))
+        rot = kin.quat_to_matrix(f[:, 3:7])
+        points = np.stack([p, p - rot @ tip])  # (2, N, 3): end-effector, wrist point
+        radial, horizontal = _distances(points, center, spec)
+        # |p|, |p|_xy, |wrist|, |wrist|_xy
+        dists = np.stack([radial, horizontal], axis=2).reshape(len(f), 4)
+        return np.concatenate([f[:, :7], rot.reshape(-1, 9), points[1], dists], axis=1)
     if spec["feature_kind"] == POSE4:
         psi = f[:, 3]
         heading = np.arctan2(p[:, 1], p[:, 0])
-        out = [p, np.sin(psi)[:, None], np.cos(psi)[:, None]]
-        extra = dist(p)[:1]
-        for h, s in ((heading, psi), (heading + np.pi, -psi)):
-            # R = Rz(h) Ry(s): wrist = p - R @ tip
-            ch, sh, cs, ss = np.cos(h), np.sin(h), np.cos(s), np.sin(s)
-            r_tip_x = cs * tip[0] + ss * tip[2]
-            r_tip_y = tip[1]
-            r_tip_z = -ss * tip[0] + cs * tip[2]
-            w = np.column_stack(
-                [
-                    p[:, 0] - (ch * r_tip_x - sh * r_tip_y),
-                    p[:, 1] - (sh * r_tip_x + ch * r_tip_y),
-                    p[:, 2] - r_tip_z,
-                ]
-            )
-            out.append(w)
-            extra.append(dist(w)[0])
-        return np.column_stack(out + extra)
+        # R = Rz(h) Ry(s): wrist = p - R @ tip, for the heading and the base-flipped one
+        h = np.stack([heading, heading + np.pi])[:, :, None]  # (2, N, 1)
+        s = np.stack([psi, -psi])[:, :, None]
+        ch, sh, cs, ss = np.cos(h), np.sin(h), np.cos(s), np.sin(s)
+        r_tip_x = cs * tip[0] + ss * tip[2]
+        wrists = p - np.concatenate(
+            [ch * r_tip_x - sh * tip[1], sh * r_tip_x + ch * tip[1], -ss * tip[0] + cs * tip[2]],
+            axis=2,
+        )  # (2, N, 3)
+        points = np.concatenate([p[None], wrists])  # (3, N, 3)
+        radial = _distances(points, center, spec)[0]  # (N, 3): |p|, |wrist|, |flipped wrist|
+        return np.concatenate([p, np.sin(s[0]), np.cos(s[0]), wrists[0], wrists[1], radial], axis=1)
     raise ModelFileError(f"unknown feature kind {spec['feature_kind']!r} in input spec")
+
+
+def _input_features_one(row: list[float], spec: dict[str, Any]) -> list[float]:
+    """:func:`input_features` of one pose in Python floats (its numpy calls would cost
+    several times more than the arithmetic); the same formulas, term by term."""
+    cx, cy, cz = spec["reach_center"]
+    tx, ty, tz = spec["tip_offset"]
+    reach = float(spec["reach"])
+    x, y, z = row[:3]
+
+    def radial(px: float, py: float, pz: float) -> tuple[float, float]:
+        dx, dy, dz = (px - cx) / reach, (py - cy) / reach, (pz - cz) / reach
+        horizontal = dx * dx + dy * dy
+        return math.sqrt(horizontal + dz * dz), math.sqrt(horizontal)
+
+    if spec["feature_kind"] == POSE7:
+        qx, qy, qz, qw = row[3:7]
+        rot = _rotation_one(qx, qy, qz, qw)
+        wx = x - (rot[0] * tx + rot[1] * ty + rot[2] * tz)
+        wy = y - (rot[3] * tx + rot[4] * ty + rot[5] * tz)
+        wz = z - (rot[6] * tx + rot[7] * ty + rot[8] * tz)
+        return [*row[:7], *rot, wx, wy, wz, *radial(x, y, z), *radial(wx, wy, wz)]
+    if spec["feature_kind"] == POSE4:
+        psi = row[3]
+        heading = math.atan2(y, x)
+        out, dists = [x, y, z, math.sin(psi), math.cos(psi)], [radial(x, y, z)[0]]
+        for h, s in ((heading, psi), (heading + math.pi, -psi)):
+            ch, sh, cs, ss = math.cos(h), math.sin(h), math.cos(s), math.sin(s)
+            r_tip_x = cs * tx + ss * tz
+            w = (
+                x - (ch * r_tip_x - sh * ty),
+                y - (sh * r_tip_x + ch * ty),
+                z - (-ss * tx + cs * tz),
+            )
+            out.extend(w)
+            dists.append(radial(*w)[0])
+        return out + dists
+    raise ModelFileError(f"unknown feature kind {spec['feature_kind']!r} in input spec")
+
+
+def _rotation_one(qx: float, qy: float, qz: float, qw: float) -> list[float]:
+    """Row-major rotation matrix of one unit xyzw quaternion, as :func:`kin.quat_to_matrix`."""
+    xx, yy, zz, xy, xz, yz = qx * qx, qy * qy, qz * qz, qx * qy, qx * qz, qy * qz
+    wx, wy, wz = qw * qx, qw * qy, qw * qz
+    return [
+        1.0 - 2.0 * yy - 2.0 * zz, 2.0 * xy - 2.0 * wz, 2.0 * xz + 2.0 * wy,
+        2.0 * xy + 2.0 * wz, 1.0 - 2.0 * xx - 2.0 * zz, 2.0 * yz - 2.0 * wx,
+        2.0 * xz - 2.0 * wy, 2.0 * yz + 2.0 * wx, 1.0 - 2.0 * xx - 2.0 * yy,
+    ]  # fmt: skip
+
+
+def _distances(
+    points: np.ndarray, center: np.ndarray, spec: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of (P, N, 3) points from the reach centre over the reach: (N, P) 3D and
+    (N, P) horizontal."""
+    d = (points - center) / float(spec["reach"])
+    sq = d * d
+    horizontal = sq[:, :, 0] + sq[:, :, 1]
+    return np.sqrt(horizontal + sq[:, :, 2]).T, np.sqrt(horizontal).T
 
 
 # --------------------------------------------------------------------- the model
@@ -167,15 +220,17 @@ class FeasibilityClassifier:
         self.std = np.asarray(self.std, dtype=np.float64)
         self.thresholds = np.asarray(self.thresholds, dtype=np.float64)
         self.layers = [
-            (np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32))
+            (
+                flush_subnormals(np.asarray(w, np.float32)),
+                flush_subnormals(np.asarray(b, np.float32)),
+            )
             for w, b in self.layers
         ]
-        # fold the standardisation into the first layer: (x - m) / s @ W + b
-        w0, b0 = self.layers[0]
-        w0_64 = w0.astype(np.float64) / self.std[:, None]
-        self._first = (
-            w0_64.astype(np.float32),
-            (b0.astype(np.float64) - self.mean @ w0_64).astype(np.float32),
+        self._mlp = StackedMLP(
+            [w for w, _ in self.layers],
+            [b for _, b in self.layers],
+            in_shift=self.mean,
+            in_scale=self.std,
         )
 
     # -------------------------------------------------------------- inference
@@ -186,30 +241,26 @@ class FeasibilityClassifier:
     def logits(self, features: object) -> tuple[np.ndarray, bool]:
         """(N, 4) float32 logits of task features (feature_dim,) or (N, feature_dim) -> (logits, single)."""
         f, single = self.arm.check_features(features)
-        out = np.empty((len(f), N_CLASSES), dtype=np.float32)
-        with blas_threads_for(len(f)):
-            self._forward(f, out)
-        return out, single
+        return self._logits(f), single
 
-    def _forward(self, f: np.ndarray, out: np.ndarray) -> None:
+    def _logits(self, f: np.ndarray) -> np.ndarray:
+        if len(f) <= _CHUNK:
+            return self._mlp.forward(input_features(f, self.spec))[0]
+        out = np.empty((len(f), N_CLASSES), dtype=np.float32)
         for s in range(0, len(f), _CHUNK):
-            x = input_features(f[s : s + _CHUNK], self.spec).astype(np.float32)
-            w, b = self._first
-            h = x @ w
-            h += b
-            for w, b in self.layers[1:]:
-                np.maximum(h, 0.0, out=h)
-                h = h @ w
-                h += b
-            out[s : s + _CHUNK] = h
+            out[s : s + _CHUNK] = self._mlp.forward(input_features(f[s : s + _CHUNK], self.spec))[0]
+        return out
 
     def evaluate(self, features: object) -> ClassifierResult:
         """Everything at once (batched; single-pose input gives (1,)-shaped arrays)."""
-        z, _ = self.logits(features)
-        z = z.astype(np.float64)
+        f, _ = self.arm.check_features(features)
+        return self._evaluate(f)
+
+    def _evaluate(self, f: np.ndarray) -> ClassifierResult:
+        z = self._logits(f).astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        proba = e / e.sum(axis=1, keepdims=True)
+        proba = np.exp(z)
+        proba /= proba.sum(axis=1, keepdims=True)
         return ClassifierResult(
             label=np.argmax(proba, axis=1),
             proba=proba,
@@ -219,7 +270,7 @@ class FeasibilityClassifier:
 
     def _unbatch(self, features: object, pick: Callable[[ClassifierResult], np.ndarray]):
         f, single = self.arm.check_features(features)
-        out = pick(self.evaluate(f))
+        out = pick(self._evaluate(f))
         return out[0] if single else out
 
     def predict_proba(self, features: object) -> np.ndarray:
@@ -227,8 +278,11 @@ class FeasibilityClassifier:
         return self._unbatch(features, lambda r: r.proba)
 
     def predict(self, features: object) -> np.ndarray:
-        """Class labels (N,) int; a scalar for one pose."""
-        return self._unbatch(features, lambda r: r.label)
+        """Class labels (N,) int; a scalar for one pose (the argmax of the logits: the
+        softmax does not change it, so it is not computed)."""
+        f, single = self.arm.check_features(features)
+        labels = self._logits(f).argmax(axis=1)
+        return labels[0] if single else labels
 
     def confidence(self, features: object) -> np.ndarray:
         """Max class probability (N,); a scalar for one pose."""

@@ -46,6 +46,7 @@ any saved file.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -55,11 +56,11 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
-from .._blas import blas_threads_for
 from ..arms import POSE4, SHIPPED_ARMS, Arm, load_arm
 from ..errors import ArmMismatchError, ModelFileError
-from ..io import load_model, model_paths, save_model
+from ..io import flush_subnormals, load_model, model_paths, save_model
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, DLSIK, IKResult, IKSolver
+from .mlp import StackedMLP
 
 #: model kind in the file header
 KIND = "learned_ik"
@@ -72,6 +73,12 @@ _ACTIVATIONS = ("relu",)
 # ------------------------------------------------------------------ input / output
 def ik_inputs(features: np.ndarray) -> np.ndarray:
     """(N, 4) pose4 features ``[x, y, z, psi]`` -> (N, 8) regressor inputs (:data:`INPUT_SPEC`)."""
+    if len(features) == 1:  # Python floats: a few microseconds where numpy costs about ten
+        x, y, z, psi = features[0].tolist()
+        h = math.atan2(y, x)
+        return np.array(
+            [[x, y, z, math.sin(psi), math.cos(psi), math.hypot(x, y), math.cos(h), math.sin(h)]]
+        )
     x, y, z, psi = features.T
     heading = np.arctan2(y, x)
     return np.column_stack(
@@ -114,14 +121,11 @@ class _Net:
     y_scale: np.ndarray
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        h = ((inputs - self.x_mean) / self.x_scale).astype(np.float32)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w
-            h += b
-            if i < last:
-                np.maximum(h, 0.0, out=h)
-        return h.astype(np.float64) * self.y_scale + self.y_mean
+        return _stack([self]).forward(inputs)[0].astype(np.float64)
+
+    def __post_init__(self) -> None:
+        self.weights = [flush_subnormals(np.asarray(w, np.float32)) for w in self.weights]
+        self.biases = [flush_subnormals(np.asarray(b, np.float32)) for b in self.biases]
 
 
 @dataclass
@@ -137,6 +141,25 @@ class _SklearnNet:
         return self.y_scaler.inverse_transform(
             np.asarray(y, dtype=np.float64).reshape(len(inputs), -1)
         )
+
+
+def _stack(nets: list[_Net | _SklearnNet]) -> StackedMLP | None:
+    """All cluster networks as one :class:`StackedMLP`, or None if some cannot stack
+    (another regressor kind, or layer shapes that differ)."""
+    if not all(isinstance(n, _Net) for n in nets):
+        return None
+    shapes = {tuple(w.shape for w in n.weights) for n in nets}  # type: ignore[union-attr]
+    if len(shapes) != 1:
+        return None
+    layers = range(len(nets[0].weights))  # type: ignore[union-attr]
+    return StackedMLP(
+        [np.stack([n.weights[i] for n in nets]) for i in layers],  # type: ignore[union-attr]
+        [np.stack([n.biases[i] for n in nets]) for i in layers],  # type: ignore[union-attr]
+        in_shift=np.stack([n.x_mean for n in nets]),  # type: ignore[union-attr]
+        in_scale=np.stack([n.x_scale for n in nets]),  # type: ignore[union-attr]
+        out_scale=np.stack([n.y_scale for n in nets]),  # type: ignore[union-attr]
+        out_shift=np.stack([n.y_mean for n in nets]),  # type: ignore[union-attr]
+    )
 
 
 def _net_from_sklearn(regressor: Any, x_scaler: Any, y_scaler: Any) -> _Net | _SklearnNet:
@@ -213,6 +236,7 @@ class LearnedIK(IKSolver):
         if refine_steps < 0:
             raise ValueError("refine_steps must be >= 0")
         self.nets = list(nets)
+        self._mlp = _stack(self.nets)
         self.clustering = clustering
         self.centers = None if centers is None else np.asarray(centers, dtype=np.float64)
         self.refine_steps = int(refine_steps)
@@ -262,12 +286,13 @@ class LearnedIK(IKSolver):
 
     def _propose(self, f: np.ndarray) -> np.ndarray:
         inputs = ik_inputs(f)
-        with blas_threads_for(len(f)):
+        if self._mlp is not None:  # (K, N, 2 dof) in one stacked pass
+            q = joints_from_outputs(self._mlp.forward(inputs).transpose(1, 0, 2))
+        else:
             q = np.stack([joints_from_outputs(net.predict(inputs)) for net in self.nets], axis=1)
-        n, k, dof = q.shape
         if self.pitch_closure:
             q[:, :, -1] = kin.wrap_angle(f[:, 3, None] - q[:, :, 1:-1].sum(axis=2))
-        return self.arm.wrap_to_limits(q.reshape(n * k, dof)).reshape(n, k, dof)
+        return self.arm.wrap_to_limits(q)
 
     def _best(self, features: np.ndarray, q0: np.ndarray | None = None) -> IKResult:
         """Pick one proposal per pose, measured by FK.

@@ -1,0 +1,260 @@
+"""The numpy inference path (``ikml_gym.learned.mlp``) and the one-pose fast paths.
+
+Speed is measured by ``benchmarks/inference.py``, never here; these tests hold the
+answers: no subnormal weights anywhere, the stacked/compacted networks compute what
+a plain loop over the networks computes, and one pose gets the same answer as the
+same pose in a batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+from threadpoolctl import threadpool_limits
+
+import ikml_gym
+from ikml_gym import kinematics as kin
+from ikml_gym.io import count_subnormals, sha256_file
+from ikml_gym.learned.classifier import input_features, load_classifier
+from ikml_gym.learned.ik import ik_inputs, joints_from_outputs, load_ik
+from ikml_gym.learned.mlp import StackedMLP
+
+TINY = np.finfo(np.float32).tiny
+
+
+def _random_net(rng, k, dims):
+    w = [rng.standard_normal((k, a, b)) / np.sqrt(a) for a, b in itertools.pairwise(dims)]
+    b = [0.1 * rng.standard_normal((k, d)) for d in dims[1:]]
+    return w, b
+
+
+def _loop_forward(w, b, x, shift, scale, out_scale, out_shift):
+    """K separate float32 networks, the way the package ran them before stacking."""
+    outs = []
+    for k in range(w[0].shape[0]):
+        h = ((x - shift[k]) / scale[k]).astype(np.float32)
+        for i in range(len(w)):
+            h = h @ w[i][k].astype(np.float32) + b[i][k].astype(np.float32)
+            if i < len(w) - 1:
+                h = np.maximum(h, 0.0)
+        outs.append(h.astype(np.float64) * out_scale[k] + out_shift[k])
+    return np.stack(outs)
+
+
+# --------------------------------------------------------------------- subnormals
+def test_shipped_model_files_have_no_subnormal_weights():
+    files = sorted(Path(str(resources.files("ikml_gym") / "pretrained")).glob("*.safetensors"))
+    assert len(files) >= 3
+    for f in files:
+        for name, tensor in load_file(str(f)).items():
+            assert count_subnormals(tensor) == 0, f"{f.name}:{name}"
+
+
+def test_loaded_models_hold_no_subnormals(arm6):
+    clf = load_classifier("arm6")
+    ik = load_ik("arm4")
+    arrays = [w for w, b in clf.layers] + [b for w, b in clf.layers]
+    arrays += [a for net in ik.nets for a in (*net.weights, *net.biases)]
+    assert sum(count_subnormals(a) for a in arrays) == 0
+
+
+def test_a_file_with_subnormal_weights_loads_flushed_with_the_same_predictions(arm6, tmp_path, rng):
+    """A model written elsewhere (not through ikml_gym's save) may hold subnormals."""
+    clf = load_classifier("arm6")
+    stem = tmp_path / "clf"
+    clf.save(stem)
+    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    w = tensors["layer1.weight"]
+    zeros = np.flatnonzero(w == 0)[:5000]
+    assert len(zeros) == 5000
+    w.ravel()[zeros] = TINY / 4  # subnormal, the kind weight decay leaves behind
+    save_file(tensors, str(stem.with_suffix(".safetensors")))
+    header = json.loads(stem.with_suffix(".json").read_text())
+    header["weights_sha256"] = sha256_file(stem.with_suffix(".safetensors"))
+    stem.with_suffix(".json").write_text(json.dumps(header))
+    assert count_subnormals(load_file(str(stem.with_suffix(".safetensors")))["layer1.weight"])
+
+    loaded = load_classifier(stem, arm=arm6)
+    assert sum(count_subnormals(w) for w, _ in loaded.layers) == 0
+    poses = arm6.fk_features(arm6.random_q(5000, rng))
+    np.testing.assert_array_equal(loaded.predict(poses), clf.predict(poses))
+    np.testing.assert_allclose(loaded.predict_proba(poses), clf.predict_proba(poses), atol=1e-6)
+
+
+# ------------------------------------------------------------------------ StackedMLP
+@pytest.mark.parametrize("shared_input", [True, False])
+def test_stacked_mlp_equals_a_loop_over_the_networks(rng, shared_input):
+    k, dims = 3, [8, 64, 48, 32, 6]
+    w, b = _random_net(rng, k, dims)
+    shift = np.tile(rng.standard_normal(8), (k, 1)) if shared_input else rng.standard_normal((k, 8))
+    scale = np.tile(rng.uniform(0.5, 2, 8), (k, 1)) if shared_input else rng.uniform(0.5, 2, (k, 8))
+    out_scale, out_shift = rng.uniform(0.5, 2, (k, 6)), rng.standard_normal((k, 6))
+    x = rng.standard_normal((257, 8)) * 3
+    mlp = StackedMLP([a.astype(np.float32) for a in w], b, shift, scale, out_scale, out_shift)
+    ref = _loop_forward(w, b, x, shift, scale, out_scale, out_shift)
+    np.testing.assert_allclose(mlp.forward(x), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mlp.forward(x[:1]), ref[:, :1], rtol=1e-5, atol=1e-5)
+
+
+def test_dead_units_are_dropped_without_changing_the_output(rng):
+    k, dims = 2, [5, 40, 30, 4]
+    w, b = _random_net(rng, k, dims)
+    w[0][:, :, :10] = 0.0  # constant units (relu(bias)), folded into the next bias
+    b[0][:, :5] = np.abs(b[0][:, :5]) + 0.5
+    w[1][0, :, 7] = 1e-35  # negligible incoming weights: constant too
+    w[2][:, 3:9, :] = 0.0  # units no one listens to
+    x = rng.standard_normal((100, 5))
+    one = np.ones((k, 5))
+    mlp = StackedMLP(w, b)
+    assert mlp.widths[0] == 30 and mlp.widths[1] <= 24
+    ref = _loop_forward(w, b, x, 0 * one, one, np.ones((k, 4)), np.zeros((k, 4)))
+    np.testing.assert_allclose(mlp.forward(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_mlp_rejects_bad_parameters(rng):
+    w, b = _random_net(rng, 1, [3, 4, 2])
+    with pytest.raises(ValueError, match="do not chain"):
+        StackedMLP([w[0], w[0]], b)
+    w[0][0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        StackedMLP(w, b)
+
+
+# ------------------------------------------------------- shipped models vs reference
+def test_learned_ik_answers_equal_the_per_network_reference(arm4):
+    """10,000 poses: every head's proposal and the chosen answer, to 1e-6 rad."""
+    model = load_ik("arm4")
+    rng = np.random.default_rng(7)
+    poses = arm4.fk_features(arm4.random_q(10_000, rng))
+    x = ik_inputs(poses)
+    proposals = []
+    # one BLAS thread, as the model runs a batch of this size: the products are then
+    # summed in the same order (a head whose sin/cos output is near zero turns float32
+    # rounding differences into 1e-5 rad)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for net in model.nets:  # the loop the stacked pass replaced
+            h = ((x - net.x_mean) / net.x_scale).astype(np.float32)
+            for i, (w, bias) in enumerate(zip(net.weights, net.biases)):
+                h = h @ w + bias
+                if i < len(net.weights) - 1:
+                    h = np.maximum(h, 0.0)
+            proposals.append(joints_from_outputs(h.astype(np.float64) * net.y_scale + net.y_mean))
+    ref = arm4.wrap_to_limits(np.stack(proposals, axis=1))
+    got = model.propose(poses)
+    assert np.max(np.abs(kin.wrap_angle(got - ref))) < 1e-6
+    n, k, dof = ref.shape
+    pos, rot = arm4.pose_error(ref.reshape(n * k, dof), np.repeat(poses, k, axis=0))
+    best = np.argmin((pos / model.pos_tol + rot / model.rot_tol).reshape(n, k), axis=1)
+    answer = model.solve(poses).q
+    assert np.max(np.abs(kin.wrap_angle(answer - ref[np.arange(n), best]))) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+def test_classifier_labels_equal_an_uncompacted_float64_forward(name):
+    """The compacted float32 network gives the labels of the plain network (20,000 poses),
+    except where the two best logits are within float32 noise of each other."""
+    clf = load_classifier(name)
+    arm = clf.arm
+    rng = np.random.default_rng(11)
+    q = arm.random_q(10_000, rng)
+    far = rng.uniform(-1.5, 1.5, (10_000, 3)) * arm.reach
+    poses = np.concatenate([arm.fk_features(q), arm.fk_features(q)])
+    poses[10_000:, :3] = far  # many unreachable ones too
+    h = (input_features(poses, clf.spec) - clf.mean) / clf.std
+    for i, (w, b) in enumerate(clf.layers):
+        h = h @ w.astype(np.float64) + b
+        if i < len(clf.layers) - 1:
+            h = np.maximum(h, 0.0)
+    top2 = np.sort(h, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(clf.predict(poses)[clear], np.argmax(h, axis=1)[clear])
+
+
+# ---------------------------------------------------------------- one pose vs batch
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+def test_one_pose_gets_the_answer_it_gets_in_a_batch(name, rng):
+    clf = load_classifier(name)
+    arm = clf.arm
+    poses = arm.fk_features(arm.random_q(200, rng))
+    if arm.feature_kind == "pose7":
+        poses[::2, 3:] *= -(1 + 5e-4)  # other sign, not quite unit: normalised, qw >= 0
+    else:
+        poses[::2, 3] += 2 * np.pi * rng.integers(-3, 4, 100)  # wrapped
+    batch, _ = arm.check_features(poses)
+    one = np.array([arm.check_features(p)[0][0] for p in poses])
+    np.testing.assert_array_equal(one, batch)
+    inputs = input_features(batch, clf.spec)
+    np.testing.assert_allclose(
+        [input_features(p[None], clf.spec)[0] for p in batch], inputs, rtol=0, atol=1e-15
+    )
+    np.testing.assert_array_equal([clf.predict(p) for p in poses], clf.predict(poses))
+    if name == "arm4":
+        ik = load_ik("arm4")
+        np.testing.assert_allclose(
+            [ik_inputs(p[None])[0] for p in batch], ik_inputs(batch), atol=1e-15
+        )
+        single = np.array([ik.solve(p).q for p in poses])
+        # one row is a matrix-vector product, a batch a matrix product: float32 rounding
+        np.testing.assert_allclose(single, ik.solve(poses).q, atol=1e-5)
+
+
+def test_one_pose_fast_path_still_rejects_bad_input(arm4, arm6):
+    with pytest.raises(ikml_gym.InvalidInputError, match="unit quaternions"):
+        arm6.check_features([0.3, 0.1, 0.2, 0.0, 0.0, 0.0, 1.1])
+    with pytest.raises(ikml_gym.InvalidInputError, match="check the units"):
+        arm4.check_features([2e6, 0.0, 0.1, 0.0])
+    with pytest.raises(ikml_gym.InvalidInputError, match="NaN or inf"):
+        arm4.check_features([np.nan, 0.0, 0.1, 0.0])
+    huge, _ = arm4.check_features([0.1, 0.0, 0.1, 1e300])  # exact reduction of a huge pitch
+    assert huge[0, 3] == pytest.approx(np.arctan2(np.sin(1e300), np.cos(1e300)))
+
+
+# ----------------------------------------------------------------------- kinematics
+ARMS = ["arm4", "arm6", "xarm/xarm6_robot.urdf", "kuka_iiwa/model.urdf"]
+
+
+@pytest.mark.parametrize("spec", ARMS)
+def test_small_batch_fk_equals_the_column_fk(spec, resolve_arm, rng):
+    arm = resolve_arm(spec)
+    for n in (1, 4, kin.SMALL_FK_ROWS):
+        q = arm.random_q(n, rng)
+        cols = np.concatenate([q, q])  # above SMALL_FK_ROWS rows: the column FK
+        ref = kin.chain_fk(arm.chain, np.concatenate([cols] * kin.SMALL_FK_ROWS))[0][:n]
+        np.testing.assert_allclose(kin.chain_fk(arm.chain, q)[0], ref, atol=1e-12)
+
+
+def test_prismatic_joint_in_the_small_batch_fk(tmp_path, rng):
+    urdf = tmp_path / "slider.urdf"
+    urdf.write_text(
+        """<robot name="slider">
+  <link name="base"/><link name="l1"/><link name="l2"/><link name="tool"/>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="l1"/>
+    <origin xyz="0 0 0.1"/><axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="1" velocity="1"/></joint>
+  <joint name="j2" type="prismatic"><parent link="l1"/><child link="l2"/>
+    <origin xyz="0.2 0 0" rpy="0 0.3 0"/><axis xyz="1 0 0"/><limit lower="0" upper="0.3" effort="1" velocity="1"/></joint>
+  <joint name="j3" type="revolute"><parent link="l2"/><child link="tool"/>
+    <origin xyz="0 0 0.05"/><axis xyz="0 1 0"/><limit lower="-2" upper="2" effort="1" velocity="1"/></joint>
+</robot>"""
+    )
+    arm = ikml_gym.load_arm(urdf, feature_kind="pose7")
+    q = arm.random_q(5, rng)
+    ref = kin.chain_fk(arm.chain, np.concatenate([q] * 20))[0][:5]
+    np.testing.assert_allclose(kin.chain_fk(arm.chain, q)[0], ref, atol=1e-12)
+
+
+def test_quaternion_matrix_and_rotation_angle_are_accurate():
+    from scipy.spatial.transform import Rotation
+
+    a = Rotation.random(2000, random_state=1)
+    np.testing.assert_allclose(kin.quat_to_matrix(a.as_quat()), a.as_matrix(), atol=1e-14)
+    for angle in (1e-9, 1e-3, 1.0, np.pi - 1e-6):
+        d = Rotation.from_rotvec(Rotation.random(2000, random_state=2).as_rotvec() / np.pi * angle)
+        got = kin.rotation_angle(a.as_matrix(), (d * a).as_matrix())
+        np.testing.assert_allclose(got, d.magnitude(), atol=1e-13)
