@@ -1,0 +1,381 @@
+"""How env sampling scales with worker processes: SB3, Gymnasium and RLlib.
+
+    flock /tmp/ikml_bench.lock .venv/bin/python benchmarks/scale.py
+
+For each env (:data:`CASES`: joint control, the learned-IK action prior, ee control
+with the hybrid IK) and each engine, env steps per second sampled with random
+actions by 1 and 2 worker processes (one env each):
+
+* ``subproc``: stable-baselines3 ``SubprocVecEnv`` (spawn), stepped by the driver;
+* ``async``: Gymnasium ``AsyncVectorEnv`` (spawn), stepped by the driver;
+* ``rllib``: RLlib env runners (``num_env_runners`` = workers), each calling
+  ``sample(num_timesteps=..., random_actions=True)`` in parallel: env steps plus
+  RLlib's episode bookkeeping and connectors, no policy inference.
+
+Random actions everywhere, so the numbers are the sampling machinery and the env,
+not a policy. Each cell is the median of ``--repeats`` timed chunks of
+``--steps`` env steps per worker, after one warm-up chunk. One worker's cost is
+measured too: ``env.step`` in the driver's own process (no IPC), from which the
+table predicts a 64-core node (one worker per core, see ``predict``).
+
+RLlib pins gymnasium 1.2.x, so its rows need the RLlib virtualenv: run in the main
+one, this script measures the other rows and re-runs itself under
+``.venv-rllib/bin/python --engines rllib`` (``make setup-rllib`` makes it) for the
+RLlib rows; without that venv the table says the rows are missing and why.
+
+Prints a Markdown table; writes JSON (default ``benchmarks/results/scale.json``) and
+the table next to it (``.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import ikml_gym
+from ikml_gym.io import atomic_write_json, atomic_write_text
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "scale.json"
+RLLIB_PYTHON = ROOT / ".venv-rllib" / "bin" / "python"
+ENGINES = ("subproc", "async", "rllib")
+#: name -> (env id, gymnasium.make keywords)
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "joints": ("ikml_gym/Reach4DOF-v0", {}),
+    "ik_prior": ("ikml_gym/Reach4DOFIKPrior-v0", {}),
+    "ee_hybrid": ("ikml_gym/Reach4DOFEE-v0", {"ik_solver": "hybrid"}),
+}
+#: the node the prediction is for
+PREDICT_CORES = 64
+
+
+# ------------------------------------------------------------------ timing
+def timed_chunks(step_chunk: Callable[[], int], repeats: int) -> float:
+    """Median env steps/s of ``repeats`` calls of ``step_chunk`` (returns the env steps
+    it took) after one untimed warm-up call."""
+    step_chunk()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        steps = step_chunk()
+        rates.append(steps / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def in_process_step_us(case: str, steps: int, repeats: int) -> float:
+    """One env in this process: microseconds per ``step`` (resets included)."""
+    env_id, kwargs = CASES[case]
+    env = gym.make(env_id, **kwargs)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+
+    def chunk() -> int:
+        for _ in range(steps):
+            *_, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        return steps
+
+    try:
+        return 1e6 / timed_chunks(chunk, repeats)
+    finally:
+        env.close()
+
+
+def _vector_chunk(
+    step: Callable[[np.ndarray], Any], sample: Callable[[], np.ndarray], workers: int, steps: int
+) -> Callable[[], int]:
+    def chunk() -> int:
+        for _ in range(steps):
+            step(sample())
+        return steps * workers
+
+    return chunk
+
+
+def measure_async(case: str, workers: int, steps: int, repeats: int) -> float:
+    """Gymnasium ``AsyncVectorEnv`` (spawn): env steps/s (autoreset by the vector env)."""
+    env_id, kwargs = CASES[case]
+    envs = gym.make_vec(
+        env_id,
+        num_envs=workers,
+        vectorization_mode="async",
+        vector_kwargs={"context": "spawn"},
+        **kwargs,
+    )
+    try:
+        envs.reset(seed=0)
+        envs.action_space.seed(0)
+        return timed_chunks(
+            _vector_chunk(envs.step, envs.action_space.sample, workers, steps), repeats
+        )
+    finally:
+        envs.close()
+
+
+def measure_subproc(case: str, workers: int, steps: int, repeats: int) -> float:
+    """stable-baselines3 ``SubprocVecEnv`` (spawn): env steps/s (autoreset by SB3)."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    env_id, kwargs = CASES[case]
+    venv = make_vec_env(
+        f"ikml_gym:{env_id}",  # spawned workers have not imported ikml_gym
+        n_envs=workers,
+        seed=0,
+        vec_env_cls=SubprocVecEnv,
+        vec_env_kwargs={"start_method": "spawn"},
+        env_kwargs=kwargs,
+    )
+    space = venv.action_space
+    space.seed(0)
+    try:
+        venv.reset()
+        return timed_chunks(
+            _vector_chunk(
+                venv.step,
+                lambda: np.stack([space.sample() for _ in range(workers)]),
+                workers,
+                steps,
+            ),
+            repeats,
+        )
+    finally:
+        venv.close()
+
+
+def measure_rllib(case: str, workers: int, steps: int, repeats: int) -> float:
+    """RLlib env runners sampling ``steps`` random-action env steps each, in parallel."""
+    import ray
+
+    from ikml_gym.integrations.rllib import ppo_config
+
+    env_id, kwargs = CASES[case]
+    algo = ppo_config(env_id, num_env_runners=workers, env_config={"seed": 0, **kwargs})
+    algo = algo.build_algo()
+
+    def sample(runner: Any) -> int:
+        episodes = runner.sample(num_timesteps=steps, random_actions=True)
+        return sum(len(e) for e in episodes)
+
+    def chunk() -> int:
+        return sum(algo.env_runner_group.foreach_env_runner(sample, local_env_runner=False))
+
+    try:
+        return timed_chunks(chunk, repeats)
+    finally:
+        algo.stop()
+        del ray  # imported for the side effect of failing early without Ray
+
+
+MEASURE: dict[str, Callable[[str, int, int, int], float]] = {
+    "subproc": measure_subproc,
+    "async": measure_async,
+    "rllib": measure_rllib,
+}
+
+
+# ------------------------------------------------------------------ rows
+def measure_rows(engines: list[str], cases: list[str], steps: int, repeats: int) -> list[dict]:
+    """One row per (engine, case): steps/s with 1 and 2 workers and their ratio."""
+    rows = []
+    if "rllib" in engines:
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for engine in engines:
+            for case in cases:
+                rates = {w: MEASURE[engine](case, w, steps, repeats) for w in (1, 2)}
+                rows.append(
+                    {
+                        "engine": engine,
+                        "case": case,
+                        "env_id": CASES[case][0],
+                        "env_kwargs": CASES[case][1],
+                        "steps_per_s_1": round(rates[1], 1),
+                        "steps_per_s_2": round(rates[2], 1),
+                        "speedup_2_over_1": round(rates[2] / rates[1], 3),
+                    }
+                )
+                print(f"  {engine:8s} {case:10s} {rates[1]:8.1f} {rates[2]:8.1f}", flush=True)
+    finally:
+        if "rllib" in engines:
+            import ray
+
+            ray.shutdown()
+    return rows
+
+
+def rllib_rows_elsewhere(cases: list[str], steps: int, repeats: int) -> tuple[list[dict], str]:
+    """The RLlib rows measured by this script under the RLlib virtualenv, and a note."""
+    if not RLLIB_PYTHON.exists():
+        return [], f"RLlib rows missing: {RLLIB_PYTHON} not found (make setup-rllib)"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rllib.json"
+        cmd = [
+            str(RLLIB_PYTHON),
+            __file__,
+            "--engines",
+            "rllib",
+            "--cases",
+            *cases,
+            "--steps",
+            str(steps),
+            "--repeats",
+            str(repeats),
+            "--rows-out",
+            str(out),
+        ]
+        done = subprocess.run(cmd, check=False)
+        if done.returncode != 0:
+            return [], f"RLlib rows missing: {' '.join(cmd)} exited {done.returncode}"
+        payload = json.loads(out.read_text())
+    return payload[
+        "rows"
+    ], f"RLlib rows from {RLLIB_PYTHON} (ray {payload['ray']}, gymnasium {payload['gymnasium']})"
+
+
+def predict(per_step_us: dict[str, float], rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Env steps/s a 64-core node would sample, per case, from one worker's measured cost.
+
+    ``env_bound``: 64 workers each stepping at the in-process cost (1e6 / us per step):
+    the ceiling once IPC and the driver are amortised (batched or spread over cores).
+    ``<engine>_linear``: 64 x that engine's measured 1-worker rate (IPC and driver
+    round trip included, paid per step, as here): what 64 cores give if nothing
+    else is shared.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for case, us in per_step_us.items():
+        entry = {"env_bound": round(PREDICT_CORES * 1e6 / us)}
+        for row in rows:
+            if row["case"] == case:
+                entry[f"{row['engine']}_linear"] = round(PREDICT_CORES * row["steps_per_s_1"])
+        out[case] = entry
+    return out
+
+
+def table(rows: list[dict], per_step_us: dict[str, float], prediction: dict, note: str) -> str:
+    lines = [
+        "| engine | env | 1 worker (steps/s) | 2 workers (steps/s) | 2 / 1 |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        env = r["env_id"] + (f" {r['env_kwargs']}" if r["env_kwargs"] else "")
+        lines.append(
+            f"| {r['engine']} | {env} | {r['steps_per_s_1']:.0f} | {r['steps_per_s_2']:.0f} | "
+            f"{r['speedup_2_over_1']:.2f}x |"
+        )
+    by = {(r["engine"], r["case"]): r for r in rows}
+    lines += [
+        "",
+        (
+            "| env | 1 env in-process (us/step) | 64-core prediction, env-bound (steps/s) "
+            "| 64 x 1-worker rate: subproc / async / rllib (steps/s) |"
+        ),
+        "|---|---|---|---|",
+    ]
+    for case, us in per_step_us.items():
+        p = prediction[case]
+        linear = " / ".join(str(p.get(f"{e}_linear", "-")) for e in ENGINES)
+        lines.append(
+            f"| {CASES[case][0]}{' ' + str(CASES[case][1]) if CASES[case][1] else ''} "
+            f"| {us:.0f} | {p['env_bound']} | {linear} |"
+        )
+    ratios = []
+    for case in per_step_us:
+        if ("rllib", case) in by and ("async", case) in by:
+            ratio = by["rllib", case]["steps_per_s_2"] / by["async", case]["steps_per_s_2"]
+            ratios.append(f"{case} {ratio:.2f}x")
+    if ratios:
+        lines += ["", "RLlib 2 runners / AsyncVectorEnv 2 workers: " + ", ".join(ratios)]
+    lines += ["", note]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    p.add_argument("--steps", type=int, default=1000, help="env steps per worker per chunk")
+    p.add_argument("--repeats", type=int, default=3, help="timed chunks per cell (median)")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    p.add_argument(
+        "--rows-out",
+        type=Path,
+        default=None,
+        help="only measure and write the rows here (how the RLlib venv is used)",
+    )
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        p.error("--steps and --repeats must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.rows_out is not None:
+        import ray
+
+        rows = measure_rows(args.engines, args.cases, args.steps, args.repeats)
+        payload = {"rows": rows, "ray": ray.__version__, "gymnasium": gym.__version__}
+        atomic_write_json(args.rows_out, payload)
+        return 0
+    try:
+        import ray
+
+        here = list(args.engines)
+    except ImportError:
+        here = [e for e in args.engines if e != "rllib"]
+    print(f"  {'engine':8s} {'env':10s} {'1 worker':>8s} {'2':>8s}  (env steps/s)")
+    rows = measure_rows(here, args.cases, args.steps, args.repeats)
+    note = f"All rows: {sys.executable} (gymnasium {gym.__version__})."
+    if "rllib" in args.engines and "rllib" not in here:
+        rllib_rows, rllib_note = rllib_rows_elsewhere(args.cases, args.steps, args.repeats)
+        rows += rllib_rows
+        note = (
+            f"SB3 / Gymnasium rows: {sys.executable} (gymnasium {gym.__version__}); {rllib_note}."
+        )
+    per_step_us = {c: in_process_step_us(c, args.steps, args.repeats) for c in args.cases}
+    prediction = predict(per_step_us, rows)
+    text = table(rows, per_step_us, prediction, note)
+    print()
+    print(text)
+    report = {
+        "command": "python benchmarks/scale.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "ikml_gym": ikml_gym.__version__,
+        "gymnasium": gym.__version__,
+        "steps_per_chunk": args.steps,
+        "repeats": args.repeats,
+        "rows": rows,
+        "in_process_us_per_step": {c: round(v, 1) for c, v in per_step_us.items()},
+        "prediction_64_cores": prediction,
+        "note": note,
+    }
+    atomic_write_json(args.json, report)
+    atomic_write_text(args.json.with_suffix(".md"), text + "\n")
+    print(f"\nwritten to {args.json} and {args.json.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
