@@ -13,7 +13,7 @@ actions by 1 and 2 worker processes (one env each):
   RLlib's episode bookkeeping and connectors, no policy inference.
 
 Random actions everywhere, so the numbers are the sampling machinery and the env,
-not a policy. Each cell is the median of ``--repeats`` timed chunks of
+not a policy. Each cell is the best of ``--repeats`` timed chunks of
 ``--steps`` env steps per worker, after one warm-up chunk. One worker's cost is
 measured too: ``env.step`` in the driver's own process (no IPC), from which the
 table predicts a 64-core node (one worker per core, see ``predict``).
@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,15 +63,16 @@ PREDICT_CORES = 64
 
 # ------------------------------------------------------------------ timing
 def timed_chunks(step_chunk: Callable[[], int], repeats: int) -> float:
-    """Median env steps/s of ``repeats`` calls of ``step_chunk`` (returns the env steps
-    it took) after one untimed warm-up call."""
+    """Best env steps/s of ``repeats`` calls of ``step_chunk`` (returns the env steps it
+    took) after one untimed warm-up call: the best chunk is the one least disturbed
+    by other load on a shared machine."""
     step_chunk()
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
         steps = step_chunk()
         rates.append(steps / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return max(rates)
 
 
 def in_process_step_us(case: str, steps: int, repeats: int) -> float:
@@ -310,8 +310,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    p.add_argument("--steps", type=int, default=1000, help="env steps per worker per chunk")
-    p.add_argument("--repeats", type=int, default=3, help="timed chunks per cell (median)")
+    p.add_argument("--steps", type=int, default=500, help="env steps per worker per chunk")
+    p.add_argument("--repeats", type=int, default=5, help="timed chunks per cell (best)")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON)
     p.add_argument(
         "--rows-out",
