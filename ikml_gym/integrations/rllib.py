@@ -216,8 +216,8 @@ def ppo_config(
         env_config: see :func:`ikml_gym.integrations.envs.split_env_config`.
         train_batch_size: env steps per training iteration.
         fault_tolerant: restart env runners whose process dies
-            (``restart_failed_env_runners``); a runner whose env raises is restarted too,
-            so with this on a broken env shows as repeated :class:`EnvCallError` logs.
+            (``restart_failed_env_runners``). An env that raises stops training with an
+            :class:`EnvCallError` either way (see :class:`GoalEnvRunner`).
 
     Raises:
         InvalidInputError: an unknown id or ``env_config`` key (checked here, before Ray
