@@ -65,7 +65,10 @@ def test_demo_command_writes_the_documented_keys(tmp_path):
     _run(["-m", "ikml_gym.cli", "demo", "--episodes", "2", "--trajectories", "4",
           "--out", tmp_path, "--json", tmp_path / "demo.json"], tmp_path)  # fmt: skip
     r = json.loads((tmp_path / "demo.json").read_text())
-    for key in ("ik_calls_baseline", "ik_calls_plugin", "success_baseline", "success_plugin"):
-        assert key in r["reach4"]
+    for part in ("reach4", "reach6"):
+        for key in ("ik_calls_baseline", "ik_calls_plugin", "success_baseline", "success_plugin"):
+            assert key in r[part]
     for key in ("ik_calls_baseline", "ik_calls_plugin", "waypoint_agreement"):
         assert key in r["traj6"]
+    for part in ("reach4", "reach6", "traj6"):  # wall times, in seconds, of both stacks
+        assert r[part]["wall_s_baseline"] > 0 and r[part]["wall_s_plugin"] > 0

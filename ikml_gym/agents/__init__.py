@@ -2,7 +2,7 @@
 
 * :mod:`.scripted` -- :class:`ScriptedReacher` and :func:`run_episodes` (what the demo runs);
 * :mod:`.stack` -- the baseline and plug-in IK stacks (:func:`baseline_stack`,
-  :func:`plugin_stack`) and :class:`ScreenedIK` (classifier screening of commanded targets);
+  :func:`plugin_stack`); :class:`~ikml_gym.solvers.ScreenedIK` is re-exported here;
 * :mod:`.sb3` -- SAC + HER training / evaluation helpers (imports stable-baselines3 lazily).
 """
 
