@@ -13,8 +13,10 @@ actions by 1 and 2 worker processes (one env each):
   RLlib's episode bookkeeping and connectors, no policy inference.
 
 Random actions everywhere, so the numbers are the sampling machinery and the env,
-not a policy. Each cell is the best of ``--repeats`` timed chunks of
-``--steps`` env steps per worker, after one warm-up chunk. One worker's cost is
+not a policy. The 1- and the 2-worker sampler of a row are open at the same time
+and timed in alternating chunks of ``--steps`` env steps per worker (after one
+warm-up chunk each), so both see the same load of a shared machine; each cell is
+the best of ``--repeats`` chunks (all chunks are in the JSON). One worker's cost is
 measured too: ``env.step`` in the driver's own process (no IPC), from which the
 table predicts a 64-core node (one worker per core, see ``predict``).
 
@@ -62,21 +64,37 @@ PREDICT_CORES = 64
 
 
 # ------------------------------------------------------------------ timing
-def timed_chunks(step_chunk: Callable[[], int], repeats: int) -> float:
-    """Best env steps/s of ``repeats`` calls of ``step_chunk`` (returns the env steps it
-    took) after one untimed warm-up call: the best chunk is the one least disturbed
-    by other load on a shared machine."""
-    step_chunk()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        steps = step_chunk()
-        rates.append(steps / (time.perf_counter() - start))
-    return max(rates)
+#: a sampler: (step one chunk -> env steps it took, close)
+Sampler = tuple[Callable[[], int], Callable[[], None]]
+
+
+def rate(chunk: Callable[[], int]) -> float:
+    """Env steps/s of one call of ``chunk``."""
+    start = time.perf_counter()
+    steps = chunk()
+    return steps / (time.perf_counter() - start)
+
+
+def interleaved(open_sampler: Callable[[int], Sampler], repeats: int) -> dict[int, list[float]]:
+    """Env steps/s of ``repeats`` chunks with 1 and with 2 workers, alternating 1, 2, 1,
+    2, ... after one warm-up chunk each, so both see the same load of a shared machine."""
+    samplers: dict[int, Sampler] = {}
+    try:
+        for workers in (1, 2):
+            samplers[workers] = open_sampler(workers)
+            samplers[workers][0]()  # warm-up
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(repeats):
+            for workers in (1, 2):
+                rates[workers].append(rate(samplers[workers][0]))
+        return rates
+    finally:
+        for _, close in samplers.values():
+            close()
 
 
 def in_process_step_us(case: str, steps: int, repeats: int) -> float:
-    """One env in this process: microseconds per ``step`` (resets included)."""
+    """One env in this process: microseconds per ``step`` (resets included), best chunk."""
     env_id, kwargs = CASES[case]
     env = gym.make(env_id, **kwargs)
     env.reset(seed=0)
@@ -90,7 +108,8 @@ def in_process_step_us(case: str, steps: int, repeats: int) -> float:
         return steps
 
     try:
-        return 1e6 / timed_chunks(chunk, repeats)
+        chunk()
+        return 1e6 / max(rate(chunk) for _ in range(repeats))
     finally:
         env.close()
 
@@ -106,8 +125,8 @@ def _vector_chunk(
     return chunk
 
 
-def measure_async(case: str, workers: int, steps: int, repeats: int) -> float:
-    """Gymnasium ``AsyncVectorEnv`` (spawn): env steps/s (autoreset by the vector env)."""
+def open_async(case: str, workers: int, steps: int) -> Sampler:
+    """Gymnasium ``AsyncVectorEnv`` (spawn), autoreset by the vector env."""
     env_id, kwargs = CASES[case]
     envs = gym.make_vec(
         env_id,
@@ -116,18 +135,13 @@ def measure_async(case: str, workers: int, steps: int, repeats: int) -> float:
         vector_kwargs={"context": "spawn"},
         **kwargs,
     )
-    try:
-        envs.reset(seed=0)
-        envs.action_space.seed(0)
-        return timed_chunks(
-            _vector_chunk(envs.step, envs.action_space.sample, workers, steps), repeats
-        )
-    finally:
-        envs.close()
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    return _vector_chunk(envs.step, envs.action_space.sample, workers, steps), envs.close
 
 
-def measure_subproc(case: str, workers: int, steps: int, repeats: int) -> float:
-    """stable-baselines3 ``SubprocVecEnv`` (spawn): env steps/s (autoreset by SB3)."""
+def open_subproc(case: str, workers: int, steps: int) -> Sampler:
+    """stable-baselines3 ``SubprocVecEnv`` (spawn), autoreset by SB3."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
@@ -142,49 +156,41 @@ def measure_subproc(case: str, workers: int, steps: int, repeats: int) -> float:
     )
     space = venv.action_space
     space.seed(0)
-    try:
-        venv.reset()
-        return timed_chunks(
-            _vector_chunk(
-                venv.step,
-                lambda: np.stack([space.sample() for _ in range(workers)]),
-                workers,
-                steps,
-            ),
-            repeats,
-        )
-    finally:
-        venv.close()
+    venv.reset()
+
+    def sample() -> np.ndarray:
+        return np.stack([space.sample() for _ in range(workers)])
+
+    return _vector_chunk(venv.step, sample, workers, steps), venv.close
 
 
-def measure_rllib(case: str, workers: int, steps: int, repeats: int) -> float:
-    """RLlib env runners sampling ``steps`` random-action env steps each, in parallel."""
-    import ray
+def _sample_random(runner: Any, steps: int) -> int:
+    episodes = runner.sample(num_timesteps=steps, random_actions=True)
+    return sum(len(e) for e in episodes)
 
+
+def open_rllib(case: str, workers: int, steps: int) -> Sampler:
+    """RLlib env runners (``num_env_runners=workers``) each sampling ``steps``
+    random-action env steps, in parallel (``ray.init`` done by the caller)."""
     from ikml_gym.integrations.rllib import ppo_config
 
     env_id, kwargs = CASES[case]
-    algo = ppo_config(env_id, num_env_runners=workers, env_config={"seed": 0, **kwargs})
-    algo = algo.build_algo()
-
-    def sample(runner: Any) -> int:
-        episodes = runner.sample(num_timesteps=steps, random_actions=True)
-        return sum(len(e) for e in episodes)
+    config = ppo_config(env_id, num_env_runners=workers, env_config={"seed": 0, **kwargs})
+    algo = config.build_algo()
+    group = algo.env_runner_group
 
     def chunk() -> int:
-        return sum(algo.env_runner_group.foreach_env_runner(sample, local_env_runner=False))
+        return sum(
+            group.foreach_env_runner(lambda r: _sample_random(r, steps), local_env_runner=False)
+        )
 
-    try:
-        return timed_chunks(chunk, repeats)
-    finally:
-        algo.stop()
-        del ray  # imported for the side effect of failing early without Ray
+    return chunk, algo.stop
 
 
-MEASURE: dict[str, Callable[[str, int, int, int], float]] = {
-    "subproc": measure_subproc,
-    "async": measure_async,
-    "rllib": measure_rllib,
+OPEN: dict[str, Callable[[str, int, int], Sampler]] = {
+    "subproc": open_subproc,
+    "async": open_async,
+    "rllib": open_rllib,
 }
 
 
@@ -195,23 +201,28 @@ def measure_rows(engines: list[str], cases: list[str], steps: int, repeats: int)
     if "rllib" in engines:
         import ray
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # 3 runners (the 1- and the 2-runner group) are alive at once, one sampling at a
+        # time: CPUs here are Ray's scheduling units, the machine still has 2 cores
+        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
         for engine in engines:
             for case in cases:
-                rates = {w: MEASURE[engine](case, w, steps, repeats) for w in (1, 2)}
+                chunks = interleaved(lambda w, e=engine, c=case: OPEN[e](c, w, steps), repeats)
+                best = {w: max(r) for w, r in chunks.items()}
                 rows.append(
                     {
                         "engine": engine,
                         "case": case,
                         "env_id": CASES[case][0],
                         "env_kwargs": CASES[case][1],
-                        "steps_per_s_1": round(rates[1], 1),
-                        "steps_per_s_2": round(rates[2], 1),
-                        "speedup_2_over_1": round(rates[2] / rates[1], 3),
+                        "steps_per_s_1": round(best[1], 1),
+                        "steps_per_s_2": round(best[2], 1),
+                        "speedup_2_over_1": round(best[2] / best[1], 3),
+                        "chunks_1": [round(x, 1) for x in chunks[1]],
+                        "chunks_2": [round(x, 1) for x in chunks[2]],
                     }
                 )
-                print(f"  {engine:8s} {case:10s} {rates[1]:8.1f} {rates[2]:8.1f}", flush=True)
+                print(f"  {engine:8s} {case:10s} {best[1]:8.1f} {best[2]:8.1f}", flush=True)
     finally:
         if "rllib" in engines:
             import ray
