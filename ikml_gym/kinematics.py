@@ -112,9 +112,8 @@ class Chain:
             else:
                 const[:3, :3], lin[:3, 3] = np.eye(3), a
             const[3, 3] = 1.0
-            after = self.tip if i == n - 1 else np.eye(4)
             for row, m in ((i, cos), (n + i, sin), (2 * n + i, lin), (3 * n, const)):
-                basis[row, i] = origin @ m @ after
+                basis[row, i] = origin @ m
         return basis.reshape(3 * n + 1, 16 * n), bool(np.any(self.types == PRISMATIC))
 
     def _compile(self) -> tuple:
@@ -209,22 +208,47 @@ def fk_columns(
 SMALL_FK_ROWS = 64
 
 
-def _fk_products(chain: Chain, q: np.ndarray) -> np.ndarray:
-    """FK as a product of per-joint 4x4 transforms: few numpy calls for a small batch.
+#: (9, 3): ``(a b^T).ravel() @ _LEVI_CIVITA == a x b`` (entry [3 j + k, i] = eps_ijk)
+_LEVI_CIVITA = np.zeros((9, 3))
+for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+    _LEVI_CIVITA[3 * _j + _k, _i], _LEVI_CIVITA[3 * _k + _j, _i] = 1.0, -1.0
 
-    :func:`fk_columns` does a fixed amount of work per joint in many small numpy
-    calls, which is what a large batch wants; for a few poses (one IK query and its
-    hypotheses) the call overhead dominates and this is several times faster.
-    """
+
+def _joint_transforms(chain: Chain, q: np.ndarray) -> np.ndarray:
+    """(N, dof, 4, 4): each joint's transform from its parent frame, in one product."""
     basis, prismatic = chain._basis  # type: ignore[attr-defined]
     n, dof = q.shape
     lin = q if prismatic else np.zeros_like(q)
     u = np.concatenate([np.cos(q), np.sin(q), lin, np.ones((n, 1))], axis=1)
-    t = (u @ basis).reshape(n, dof, 4, 4)
-    out = t[:, 0]
-    for j in range(1, dof):
-        out = out @ t[:, j]
-    return out
+    return (u @ basis).reshape(n, dof, 4, 4)
+
+
+def _fk_products(
+    chain: Chain, q: np.ndarray, jacobian: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """FK (and the geometric Jacobian) as a product of per-joint 4x4 transforms.
+
+    :func:`fk_columns` does a fixed amount of work per joint in many small numpy
+    calls, which is what a large batch wants; for a few poses (one IK query and its
+    hypotheses, one env step) the call overhead dominates and this is several times
+    faster. The Jacobian comes from the joint frames of the same product: a revolute
+    column is ``[axis x (p_ee - p_joint); axis]``, a prismatic one ``[axis; 0]``.
+    """
+    t = _joint_transforms(chain, q)
+    f = t.copy()  # becomes the joint frames in the base frame, (N, dof, 4, 4)
+    for j in range(1, chain.dof):
+        np.matmul(f[:, j - 1], t[:, j], out=f[:, j])
+    ee = f[:, -1] @ chain.tip
+    if not jacobian:
+        return ee, None
+    axes = (f[:, :, :3, :3] @ chain.axes[:, :, None])[..., 0]  # (N, dof, 3)
+    r = ee[:, None, :3, 3] - f[:, :, :3, 3]
+    n, dof = q.shape
+    cross = (axes[..., :, None] * r[..., None, :]).reshape(n, dof, 9) @ _LEVI_CIVITA  # axis x r
+    revolute = (chain.types == REVOLUTE)[:, None]
+    lin = np.where(revolute, cross, axes)
+    ang = axes * revolute
+    return ee, np.concatenate([lin, ang], axis=2).transpose(0, 2, 1)
 
 
 def chain_fk(
@@ -236,8 +260,8 @@ def chain_fk(
     end-effector origin in the base frame; otherwise ``None``.
     """
     n = q.shape[0]
-    if not jacobian and 0 < n <= SMALL_FK_ROWS:
-        return _fk_products(chain, q), None
+    if 0 < n <= SMALL_FK_ROWS:
+        return _fk_products(chain, q, jacobian)
     pos, cols, joint_pos, joint_axis = fk_columns(chain, np.ascontiguousarray(q.T), jacobian)
     out = np.empty((n, 4, 4))
     out[:, :3, :] = np.stack(cols + [pos], axis=1).transpose(2, 0, 1)

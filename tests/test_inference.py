@@ -222,12 +222,16 @@ ARMS = ["arm4", "arm6", "xarm/xarm6_robot.urdf", "kuka_iiwa/model.urdf"]
 
 @pytest.mark.parametrize("spec", ARMS)
 def test_small_batch_fk_equals_the_column_fk(spec, resolve_arm, rng):
+    """Transforms and geometric Jacobians of the transform-product FK (small batches)."""
     arm = resolve_arm(spec)
     for n in (1, 4, kin.SMALL_FK_ROWS):
         q = arm.random_q(n, rng)
-        cols = np.concatenate([q, q])  # above SMALL_FK_ROWS rows: the column FK
-        ref = kin.chain_fk(arm.chain, np.concatenate([cols] * kin.SMALL_FK_ROWS))[0][:n]
-        np.testing.assert_allclose(kin.chain_fk(arm.chain, q)[0], ref, atol=1e-12)
+        big = np.concatenate([q] * (kin.SMALL_FK_ROWS // n + 1))  # the column FK
+        t_ref, j_ref = kin.chain_fk(arm.chain, big, jacobian=True)
+        t, j = kin.chain_fk(arm.chain, q, jacobian=True)
+        np.testing.assert_allclose(t, t_ref[:n], atol=1e-12)
+        np.testing.assert_allclose(j, j_ref[:n], atol=1e-12)
+        np.testing.assert_allclose(kin.chain_fk(arm.chain, q)[0], t_ref[:n], atol=1e-12)
 
 
 def test_prismatic_joint_in_the_small_batch_fk(tmp_path, rng):
@@ -245,8 +249,10 @@ def test_prismatic_joint_in_the_small_batch_fk(tmp_path, rng):
     )
     arm = ikml_gym.load_arm(urdf, feature_kind="pose7")
     q = arm.random_q(5, rng)
-    ref = kin.chain_fk(arm.chain, np.concatenate([q] * 20))[0][:5]
-    np.testing.assert_allclose(kin.chain_fk(arm.chain, q)[0], ref, atol=1e-12)
+    t_ref, j_ref = kin.chain_fk(arm.chain, np.concatenate([q] * 20), jacobian=True)
+    t, j = kin.chain_fk(arm.chain, q, jacobian=True)
+    np.testing.assert_allclose(t, t_ref[:5], atol=1e-12)
+    np.testing.assert_allclose(j, j_ref[:5], atol=1e-12)
 
 
 def test_quaternion_matrix_and_rotation_angle_are_accurate():
