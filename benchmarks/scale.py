@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,22 +69,26 @@ PREDICT_CORES = 64
 Sampler = tuple[Callable[[], int], Callable[[], None]]
 
 
-def rate(chunk: Callable[[], int]) -> float:
-    """Env steps/s of one call of ``chunk``."""
-    start = time.perf_counter()
+def rate(chunk: Callable[[], int]) -> tuple[float, float]:
+    """(env steps/s, CPU microseconds this process spent per env step) of one call of
+    ``chunk``: the second is the driver's share, paid serially for every worker."""
+    start, cpu = time.perf_counter(), time.process_time()
     steps = chunk()
-    return steps / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return steps / wall, 1e6 * cpu / steps
 
 
-def interleaved(open_sampler: Callable[[int], Sampler], repeats: int) -> dict[int, list[float]]:
-    """Env steps/s of ``repeats`` chunks with 1 and with 2 workers, alternating 1, 2, 1,
+def interleaved(
+    open_sampler: Callable[[int], Sampler], repeats: int
+) -> dict[int, list[tuple[float, float]]]:
+    """:func:`rate` of ``repeats`` chunks with 1 and with 2 workers, alternating 1, 2, 1,
     2, ... after one warm-up chunk each, so both see the same load of a shared machine."""
     samplers: dict[int, Sampler] = {}
     try:
         for workers in (1, 2):
             samplers[workers] = open_sampler(workers)
             samplers[workers][0]()  # warm-up
-        rates: dict[int, list[float]] = {1: [], 2: []}
+        rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
         for _ in range(repeats):
             for workers in (1, 2):
                 rates[workers].append(rate(samplers[workers][0]))
@@ -109,7 +114,7 @@ def in_process_step_us(case: str, steps: int, repeats: int) -> float:
 
     try:
         chunk()
-        return 1e6 / max(rate(chunk) for _ in range(repeats))
+        return 1e6 / max(rate(chunk)[0] for _ in range(repeats))
     finally:
         env.close()
 
@@ -164,14 +169,14 @@ def open_subproc(case: str, workers: int, steps: int) -> Sampler:
     return _vector_chunk(venv.step, sample, workers, steps), venv.close
 
 
-def _sample_random(runner: Any, steps: int) -> int:
-    episodes = runner.sample(num_timesteps=steps, random_actions=True)
-    return sum(len(e) for e in episodes)
+def _sample_random(runner: Any, steps: int) -> list[Any]:
+    return runner.sample(num_timesteps=steps, random_actions=True)
 
 
 def open_rllib(case: str, workers: int, steps: int) -> Sampler:
     """RLlib env runners (``num_env_runners=workers``) each sampling ``steps``
-    random-action env steps, in parallel (``ray.init`` done by the caller)."""
+    random-action env steps, in parallel, their episodes returned to the driver as in
+    training with a local learner (``ray.init`` done by the caller)."""
     from ikml_gym.integrations.rllib import ppo_config
 
     env_id, kwargs = CASES[case]
@@ -180,9 +185,10 @@ def open_rllib(case: str, workers: int, steps: int) -> Sampler:
     group = algo.env_runner_group
 
     def chunk() -> int:
-        return sum(
-            group.foreach_env_runner(lambda r: _sample_random(r, steps), local_env_runner=False)
+        batches = group.foreach_env_runner(
+            lambda r: _sample_random(r, steps), local_env_runner=False
         )
+        return sum(len(episode) for episodes in batches for episode in episodes)
 
     return chunk, algo.stop
 
@@ -208,7 +214,8 @@ def measure_rows(engines: list[str], cases: list[str], steps: int, repeats: int)
         for engine in engines:
             for case in cases:
                 chunks = interleaved(lambda w, e=engine, c=case: OPEN[e](c, w, steps), repeats)
-                best = {w: max(r) for w, r in chunks.items()}
+                best = {w: max(r for r, _ in c) for w, c in chunks.items()}
+                driver_us = statistics.median(us for _, us in chunks[2])
                 rows.append(
                     {
                         "engine": engine,
@@ -218,8 +225,9 @@ def measure_rows(engines: list[str], cases: list[str], steps: int, repeats: int)
                         "steps_per_s_1": round(best[1], 1),
                         "steps_per_s_2": round(best[2], 1),
                         "speedup_2_over_1": round(best[2] / best[1], 3),
-                        "chunks_1": [round(x, 1) for x in chunks[1]],
-                        "chunks_2": [round(x, 1) for x in chunks[2]],
+                        "driver_cpu_us_per_step": round(driver_us, 1),
+                        "chunks_1": [round(r, 1) for r, _ in chunks[1]],
+                        "chunks_2": [round(r, 1) for r, _ in chunks[2]],
                     }
                 )
                 print(f"  {engine:8s} {case:10s} {best[1]:8.1f} {best[2]:8.1f}", flush=True)
@@ -260,61 +268,76 @@ def rllib_rows_elsewhere(cases: list[str], steps: int, repeats: int) -> tuple[li
     ], f"RLlib rows from {RLLIB_PYTHON} (ray {payload['ray']}, gymnasium {payload['gymnasium']})"
 
 
-def predict(per_step_us: dict[str, float], rows: list[dict]) -> dict[str, dict[str, float]]:
-    """Env steps/s a 64-core node would sample, per case, from one worker's measured cost.
+def predict(per_step_us: dict[str, float], rows: list[dict]) -> dict[str, dict[str, Any]]:
+    """Env steps/s a 64-core node would sample, from one worker's measured costs.
 
-    ``env_bound``: 64 workers each stepping at the in-process cost (1e6 / us per step):
-    the ceiling once IPC and the driver are amortised (batched or spread over cores).
-    ``<engine>_linear``: 64 x that engine's measured 1-worker rate (IPC and driver
-    round trip included, paid per step, as here): what 64 cores give if nothing
-    else is shared.
+    Per case, ``env_bound``: 64 workers each stepping at the in-process cost
+    (``1e6 / us_per_step``), the ceiling. Per row (engine, case): ``linear`` = 64 x the
+    measured 1-worker rate (each worker on its own core, IPC included);
+    ``driver_bound`` = ``1e6 / driver CPU us per env step``: the driver's share is paid
+    serially for every env of every worker, so it caps one driver whatever the number
+    of workers; ``predicted`` = the smaller. RLlib's driver receives whole episodes
+    (no per-step round trip); the learner's own cost is not part of this sampling
+    benchmark.
     """
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for case, us in per_step_us.items():
-        entry = {"env_bound": round(PREDICT_CORES * 1e6 / us)}
-        for row in rows:
-            if row["case"] == case:
-                entry[f"{row['engine']}_linear"] = round(PREDICT_CORES * row["steps_per_s_1"])
-        out[case] = entry
+        out[case] = {"env_bound": round(PREDICT_CORES * 1e6 / us)}
+    for row in rows:
+        linear = PREDICT_CORES * row["steps_per_s_1"]
+        driver = 1e6 / max(row["driver_cpu_us_per_step"], 1e-3)
+        out[row["case"]][row["engine"]] = {
+            "linear": round(linear),
+            "driver_bound": round(driver),
+            "predicted": round(min(linear, driver)),
+        }
     return out
 
 
 def table(rows: list[dict], per_step_us: dict[str, float], prediction: dict, note: str) -> str:
+    """The Markdown report: scaling rows, then the 64-core prediction."""
     lines = [
         "| engine | env | 1 worker (steps/s) | 2 workers (steps/s) | 2 / 1 |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        env = r["env_id"] + (f" {r['env_kwargs']}" if r["env_kwargs"] else "")
         lines.append(
-            f"| {r['engine']} | {env} | {r['steps_per_s_1']:.0f} | {r['steps_per_s_2']:.0f} | "
-            f"{r['speedup_2_over_1']:.2f}x |"
+            f"| {r['engine']} | {_env(r['case'])} | {r['steps_per_s_1']:.0f} | "
+            f"{r['steps_per_s_2']:.0f} | {r['speedup_2_over_1']:.2f}x |"
         )
     by = {(r["engine"], r["case"]): r for r in rows}
+    ratios = [
+        f"{case} {by['rllib', case]['steps_per_s_2'] / by['async', case]['steps_per_s_2']:.2f}x"
+        for case in per_step_us
+        if ("rllib", case) in by and ("async", case) in by
+    ]
+    if ratios:
+        lines += ["", "RLlib 2 runners / AsyncVectorEnv 2 workers: " + ", ".join(ratios)]
     lines += [
         "",
         (
-            "| env | 1 env in-process (us/step) | 64-core prediction, env-bound (steps/s) "
-            "| 64 x 1-worker rate: subproc / async / rllib (steps/s) |"
+            f"| engine | env | 1 env in-process (us/step) | driver CPU (us/env step) | "
+            f"{PREDICT_CORES} x 1-worker rate | driver bound | predicted, {PREDICT_CORES} cores "
+            "(steps/s) |"
         ),
-        "|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
-    for case, us in per_step_us.items():
-        p = prediction[case]
-        linear = " / ".join(str(p.get(f"{e}_linear", "-")) for e in ENGINES)
+    for r in rows:
+        p = prediction[r["case"]][r["engine"]]
         lines.append(
-            f"| {CASES[case][0]}{' ' + str(CASES[case][1]) if CASES[case][1] else ''} "
-            f"| {us:.0f} | {p['env_bound']} | {linear} |"
+            f"| {r['engine']} | {_env(r['case'])} | {per_step_us[r['case']]:.0f} | "
+            f"{r['driver_cpu_us_per_step']:.0f} | {p['linear']} | {p['driver_bound']} | "
+            f"{p['predicted']} |"
         )
-    ratios = []
-    for case in per_step_us:
-        if ("rllib", case) in by and ("async", case) in by:
-            ratio = by["rllib", case]["steps_per_s_2"] / by["async", case]["steps_per_s_2"]
-            ratios.append(f"{case} {ratio:.2f}x")
-    if ratios:
-        lines += ["", "RLlib 2 runners / AsyncVectorEnv 2 workers: " + ", ".join(ratios)]
+    bound = ", ".join(f"{case} {prediction[case]['env_bound']}" for case in per_step_us)
+    lines += ["", f"Env-bound ceiling, {PREDICT_CORES} x 1e6 / in-process us per step: {bound}."]
     lines += ["", note]
     return "\n".join(lines)
+
+
+def _env(case: str) -> str:
+    env_id, kwargs = CASES[case]
+    return env_id + (f" {kwargs}" if kwargs else "")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
