@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,9 @@ def _net_from_sklearn(regressor: Any, x_scaler: Any, y_scaler: Any) -> _Net | _S
 #: (measured on arm4 reaching, 200 episodes: 1x left the arm to jump branches where its
 #: own branch's guess was slightly off, any distance picked garbage for missing branches)
 BRANCH_PLAUSIBLE = 3.0
+_RESULT_FIELDS = [f.name for f in fields(IKResult)]
+#: poses per chunk of a large batch (all heads' activations and FK checks stay in cache)
+CHUNK = 4096
 
 
 class LearnedIK(IKSolver):
@@ -282,6 +285,10 @@ class LearnedIK(IKSolver):
     def propose(self, features: object) -> np.ndarray:
         """Every cluster's proposal: (N, n_clusters, dof) radians within the joint limits."""
         f, _ = self.arm.check_features(features)
+        if len(f) > CHUNK:
+            return np.concatenate(
+                [self._propose(f[s : s + CHUNK]) for s in range(0, len(f), CHUNK)]
+            )
         return self._propose(f)
 
     def _propose(self, f: np.ndarray) -> np.ndarray:
@@ -331,8 +338,18 @@ class LearnedIK(IKSolver):
         return IKResult(proposals[rows, best], success, pos_err, rot_err)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
-        # q0 selects the branch (see _best); the network itself needs no seed.
-        res = self._best(features, q0)
+        # q0 selects the branch (see _best); the network itself needs no seed. Chunks
+        # keep every head's activations and FK check in cache (measured 1.6x at 100,000)
+        if len(features) > CHUNK:
+            parts = [
+                self._best(features[s : s + CHUNK], None if q0 is None else q0[s : s + CHUNK])
+                for s in range(0, len(features), CHUNK)
+            ]
+            res = IKResult(
+                *(np.concatenate([getattr(r, k) for r in parts]) for k in _RESULT_FIELDS)
+            )
+        else:
+            res = self._best(features, q0)
         if self.refine_steps > 0 and not np.all(res.success):
             bad = np.flatnonzero(~res.success)
             if self._dls is None:
