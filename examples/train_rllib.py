@@ -2,7 +2,7 @@
 
     python examples/train_rllib.py --env ikml_gym/Reach4DOFIKPriorDense-v0 \\
         --env-runners 2 --iterations 20
-    python examples/train_rllib.py --algo sac --iterations 30
+    python examples/train_rllib.py --algo sac --iterations 40
     # on a cluster (``ray start --head`` on one machine, ``ray start --address=HEAD:6379``
     # on the others, see docs/scaling.md), from any of its machines:
     RAY_AUTH_MODE=token python examples/train_rllib.py --address HEAD:6379 --env-runners 64
