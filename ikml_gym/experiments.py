@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .agents import baseline_stack, plugin_stack, run_episodes
+from .agents import baseline_stack, plugin_stack, run_side_by_side
 from .arms import load_arm
 
 GOAL_TYPE = "position"
@@ -60,20 +60,25 @@ def reach_ik_calls(arm_name: str, episodes: int = 200, seed: int = 0) -> dict[st
             ("plugin", partial(plugin_stack, screen_targets=False)),
             ("plugin_screened", plugin_stack),
         ]
-    for key, make_stack in stacks:
-        stack = make_stack(arm)
-        env = gym.make(REACH_ENV[arm_name], goal_type=GOAL_TYPE, **stack.env_kwargs)
-        try:
-            stats = run_episodes(env, episodes, seed=seed).as_dict()
-        finally:
+    made = {key: make_stack(arm) for key, make_stack in stacks}
+    envs = {}
+    try:
+        for key, stack in made.items():
+            envs[key] = gym.make(REACH_ENV[arm_name], goal_type=GOAL_TYPE, **stack.env_kwargs)
+        # episode k of every stack in turn: the wall times see the same machine load
+        results = run_side_by_side(envs, episodes, seed=seed)
+    finally:
+        for env in envs.values():
             env.close()
+        for stack in made.values():
             stack.close()
-        stats["method"] = stack.name
-        base = out["baseline"]["ik_calls"] if key != "baseline" else stats["ik_calls"]
-        stats["reduction"] = 1.0 - stats["ik_calls"] / base if base else 0.0
-        out[key] = stats
-        if key == "plugin":
-            out["note"] = stack.note
+    base = results["baseline"].ik_calls
+    for key, stats in results.items():
+        out[key] = stats.as_dict() | {
+            "method": made[key].name,
+            "reduction": 1.0 - stats.ik_calls / base if base else 0.0,
+        }
+    out["note"] = made["plugin"].note
     out["reduction"] = out["plugin"]["reduction"]
     return out
 

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 import ikml_gym
-from ikml_gym.agents import ScreenedIK, ScriptedReacher, baseline_stack, plugin_stack, run_episodes
+from ikml_gym.agents import (
+    ScreenedIK,
+    ScriptedReacher,
+    baseline_stack,
+    plugin_stack,
+    run_episodes,
+    run_side_by_side,
+)
 from ikml_gym.solvers import DLSIK
 
 
@@ -74,3 +81,29 @@ def test_run_episodes_rejects_zero_episodes(arm4):
     finally:
         env.close()
         stack.close()
+
+
+def test_side_by_side_runs_count_and_succeed_as_separate_runs(arm4):
+    """Interleaving the stacks' episodes (for comparable wall times) changes no result."""
+    separate = {
+        name: _run(arm4, make)[0] for name, make in (("b", baseline_stack), ("p", plugin_stack))
+    }
+    stacks = {"b": baseline_stack(arm4), "p": plugin_stack(arm4)}
+    envs = {
+        name: gym.make("ikml_gym/Reach4DOFEE-v0", goal_type="pose", **stack.env_kwargs)
+        for name, stack in stacks.items()
+    }
+    try:
+        together = run_side_by_side(envs, 4, seed=3)
+    finally:
+        for name, env in envs.items():
+            env.close()
+            stacks[name].close()
+    for name, stats in together.items():
+        assert (stats.ik_calls, stats.success_rate, stats.goals_rejected) == (
+            separate[name].ik_calls,
+            separate[name].success_rate,
+            separate[name].goals_rejected,
+        )
+        assert stats.mean_final_distance_mm == pytest.approx(separate[name].mean_final_distance_mm)
+        assert stats.wall_time_s > 0

@@ -6,7 +6,7 @@
 * :mod:`.sb3` -- SAC + HER training / evaluation helpers (imports stable-baselines3 lazily).
 """
 
-from .scripted import EpisodeStats, ScriptedReacher, run_episodes
+from .scripted import EpisodeStats, ScriptedReacher, run_episodes, run_side_by_side
 from .stack import ReachStack, ScreenedIK, baseline_stack, plugin_stack
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "baseline_stack",
     "plugin_stack",
     "run_episodes",
+    "run_side_by_side",
 ]

@@ -79,6 +79,17 @@ class EpisodeStats:
         return asdict(self)
 
 
+def _episode(env: gym.Env, seed: int, policy: Any) -> tuple[bool, float, int, float]:
+    """One seeded episode -> (success, final distance m, goals rejected, seconds)."""
+    t0 = time.perf_counter()
+    obs, info = env.reset(seed=seed)
+    rejected = int(info.get("goal_tries", 1)) - 1
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(policy(obs, info))
+    return bool(info["is_success"]), float(info["distance"]), rejected, time.perf_counter() - t0
+
+
 def run_episodes(env: gym.Env, episodes: int, seed: int = 0, policy: Any = None) -> EpisodeStats:
     """Run ``episodes`` seeded episodes (seed, seed+1, ...) and total the numerical IK calls.
 
@@ -87,29 +98,43 @@ def run_episodes(env: gym.Env, episodes: int, seed: int = 0, policy: Any = None)
     Calls are read from the env's ``ik_calls_total`` (the sum of its solvers'
     ``calls`` counters over goal filtering and control), never computed.
     """
+    return run_side_by_side({"env": env}, episodes, seed, {"env": policy})["env"]
+
+
+def run_side_by_side(
+    envs: dict[str, gym.Env],
+    episodes: int,
+    seed: int = 0,
+    policies: dict[str, Any] | None = None,
+) -> dict[str, EpisodeStats]:
+    """:func:`run_episodes` for several envs at once, episode k of every env in turn.
+
+    Every env runs the same seeded episodes, so calls and success are what separate
+    runs give; interleaving them makes the wall times comparable on a machine whose
+    load changes (each env's ``wall_time_s`` is the sum of its own episodes).
+    """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
-    policy = ScriptedReacher(env) if policy is None else policy
-    base = env.unwrapped
-    calls0 = base.ik_calls_total
-    successes, distances, rejected = 0, [], 0
-    t0 = time.perf_counter()
+    policies = dict(policies or {})
+    for name, env in envs.items():
+        if policies.get(name) is None:
+            policies[name] = ScriptedReacher(env)
+    calls0 = {name: env.unwrapped.ik_calls_total for name, env in envs.items()}
+    runs: dict[str, list[tuple[bool, float, int, float]]] = {name: [] for name in envs}
     for k in range(episodes):
-        obs, info = env.reset(seed=seed + k)
-        rejected += int(info.get("goal_tries", 1)) - 1
-        terminated = truncated = False
-        while not (terminated or truncated):
-            obs, _, terminated, truncated, info = env.step(policy(obs, info))
-        successes += bool(info["is_success"])
-        distances.append(float(info["distance"]))
-    wall = time.perf_counter() - t0
-    calls = int(base.ik_calls_total - calls0)
-    return EpisodeStats(
-        episodes=episodes,
-        success_rate=successes / episodes,
-        mean_final_distance_mm=1000.0 * float(np.mean(distances)),
-        ik_calls=calls,
-        calls_per_episode=calls / episodes,
-        goals_rejected=rejected,
-        wall_time_s=wall,
-    )
+        for name, env in envs.items():
+            runs[name].append(_episode(env, seed + k, policies[name]))
+    out = {}
+    for name, env in envs.items():
+        success, distance, rejected, seconds = zip(*runs[name])
+        calls = int(env.unwrapped.ik_calls_total - calls0[name])
+        out[name] = EpisodeStats(
+            episodes=episodes,
+            success_rate=sum(success) / episodes,
+            mean_final_distance_mm=1000.0 * float(np.mean(distance)),
+            ik_calls=calls,
+            calls_per_episode=calls / episodes,
+            goals_rejected=sum(rejected),
+            wall_time_s=sum(seconds),
+        )
+    return out
