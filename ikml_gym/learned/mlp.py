@@ -6,7 +6,7 @@ it fast on a CPU, each measured by ``benchmarks/inference.py``:
 
 * **No subnormal weights.** Weight decay pushes weights towards zero, and a
   float32 entry below ``np.finfo(np.float32).tiny`` (1.2e-38) makes every
-  product touching it take a slow microcode path (about 200x on x86). Such
+  product touching it take a slow microcode path (up to ~200x on many x86 CPUs). Such
   entries are flushed to exactly zero here, when a model is saved and when it
   is loaded (:func:`flush_subnormals`); their products were below 1e-37 anyway.
 * **Dead units removed.** Weights below :data:`NEGLIGIBLE_WEIGHT` (1e-30) count
@@ -20,7 +20,9 @@ it fast on a CPU, each measured by ``benchmarks/inference.py``:
   ``matmul`` of shape ``(K, N, width)`` (heads that share their input
   standardisation share one first-layer GEMM ``(d_in, K * width)``). The input
   standardisation and the output scaling are applied in float64 around the
-  products, so the answers are bit for bit those of a loop over the networks.
+  products, as a loop over the networks would; only the float32 rounding of the
+  products differs (other BLAS call shapes), which moves a learned IK answer by
+  less than 1e-6 rad.
 * **BLAS threads by batch size.** OpenBLAS keeps products below about 2.6e5
   multiply-adds on one thread by itself, so a batch of a few poses needs no
   thread control at all. Mid-size batches run with one BLAS thread (several
