@@ -101,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     if args.address:
-        ray.init(address=args.address, log_to_driver=False)
+        try:
+            ray.init(address=args.address, log_to_driver=False)
+        except ConnectionError as exc:
+            sys.exit(
+                f"cannot join the cluster at {args.address}: {exc}. Clusters started with "
+                "`ray start` use token authentication in Ray 2.60: run with RAY_AUTH_MODE=token "
+                "and the cluster's token (docs/scaling.md, 'Many machines')"
+            )
     else:
         ray.init(log_to_driver=False)
     cpus = ray.cluster_resources().get("CPU", 0)

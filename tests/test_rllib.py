@@ -10,6 +10,7 @@ started), then SIGKILL to its process group if anything is left.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -243,3 +244,28 @@ def test_env_raising_in_a_runner_is_a_clear_error_not_a_hang(cluster, fault_tole
         assert "step(action=[nan nan nan nan]) raised InvalidInputError" in message
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_train_rllib_example_joins_the_cluster_and_writes_its_table(cluster, tmp_path):
+    out = tmp_path / "ppo.json"
+    example = Path(__file__).resolve().parent.parent / "examples" / "train_rllib.py"
+    args = ["--address", cluster, "--env-runners", "2", "--iterations", "2", "--batch", "200"]
+    proc = subprocess.run(
+        [sys.executable, str(example), *args, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("iter ") for line in lines) == 2
+    assert any(
+        line.startswith("| ppo | ikml_gym/Reach4DOFIKPriorDense-v0 | 2 | 2 |") for line in lines
+    )
+    report = json.loads(out.read_text())
+    assert report["env_steps"] >= 400 and len(report["curve"]) == 2
+    assert 0.0 <= report["success_rate"] <= 1.0
+    assert report["ik_calls_per_episode"] == 0.0
