@@ -193,8 +193,11 @@ def test_check_writable(tmp_path, make, folder, match):
 
 
 # A child process that writes a ~160 MB dataset over an existing one, reporting when it starts.
+# SIGINT gets Python's own handler back: a shell that starts a job in the background
+# (``cmd &``) makes it ignore SIGINT, and the child would then finish its write.
 _SLOW_WRITER = """
-import sys, numpy as np
+import signal, sys, numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from ikml_gym.io import save_dataset
 big = np.random.default_rng(0).random(20_000_000)
 print("writing", flush=True)
