@@ -90,6 +90,8 @@ def cluster() -> Iterator[str]:
             "--block",
             "--node-ip-address=127.0.0.1",
             f"--port={port}",
+            # its fixed default (52365) would collide with another test cluster
+            f"--dashboard-agent-listen-port={_free_port()}",
             f"--temp-dir={temp_dir}",
             "--num-cpus=2",
             "--include-dashboard=false",
@@ -101,19 +103,15 @@ def cluster() -> Iterator[str]:
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
     try:
+        started = temp_dir / "ray-start.log"
         deadline = time.monotonic() + 120
-        while True:
+        while "Ray runtime started." not in started.read_text():
             if head.poll() is not None:
-                raise RuntimeError(
-                    f"ray start exited {head.returncode}: {(temp_dir / 'ray-start.log').read_text()}"
-                )
-            try:
-                ray.init(address=address, log_to_driver=False)
-                break
-            except ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+                raise RuntimeError(f"ray start exited {head.returncode}: {started.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ray start not up after 120 s: {started.read_text()}")
+            time.sleep(1)
+        ray.init(address=address, log_to_driver=False)
         assert ray.cluster_resources()["CPU"] == 2
         yield address
     finally:
