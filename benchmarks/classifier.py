@@ -1,4 +1,4 @@
-"""Benchmark of the reachability / conditioning classifier and the FeasibilityFilter (issue 4).
+"""Benchmark of the reachability / conditioning classifier and the FeasibilityFilter.
 
 Writes ``benchmarks/results/classifier.json`` (and ``classifier.md``, the table)
 next to this file, plus PNGs under ``benchmarks/results/plots/``::
@@ -18,7 +18,7 @@ so "test" is the 80,000 poses training never saw):
   wrong reachability answers counted against the closed-form oracle (split
   into the classifier's and the fallback's), fallback calls; and the same with
   the exact closed-form "fallback" to isolate the classifier's share;
-* each issue-4 target, met or not.
+* each target, met or not.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Benchmark of the learned IK of arm4 (issue 3): accuracy table, speed, data generation.
+"""Benchmark of the learned IK of arm4: accuracy table, speed, data generation.
 
 Writes ``benchmarks/results/learned_ik.json`` (and ``learned_ik.md``, the table)
 next to this file, plus PNGs under ``benchmarks/results/plots/``::
@@ -13,7 +13,7 @@ Measured:
 * the time to generate the 500,000-sample training set;
 * if a KMeans-clustered model is given (``ikml-gym train ik --clustering kmeans``),
   its raw accuracy next to the branch-clustered one on the same targets;
-* each issue-3 target, met or not.
+* each target, met or not.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from .errors import InvalidInputError, UnknownArmError, URDFError
 
 SHIPPED_ARMS = ("arm4", "arm6")
 
-#: Task-feature layouts (DESIGN section 3).
+#: Task-feature layouts (see :meth:`Arm.features`).
 POSE7 = "pose7"  # [x, y, z, qx, qy, qz, qw], qw >= 0
 POSE4 = "pose4"  # [x, y, z, psi], psi = tool pitch of a yaw-pitch-pitch-pitch arm
 
@@ -315,7 +315,7 @@ class Arm:
         return np.column_stack([pos, kin.matrix_to_quat(t[:, :3, :3])])
 
     def features(self, pos: object, quat: object) -> np.ndarray:
-        """Task features (DESIGN section 3) of end-effector poses.
+        """Task features of end-effector poses.
 
         Args:
             pos: (3,) or (N, 3) metres.
@@ -433,7 +433,7 @@ class Arm:
         return np.concatenate([lin, jac[:, 3:]], axis=1)
 
     def kinv(self, q: object) -> np.ndarray | float:
-        """Inverse condition number sigma_min / sigma_max of the task Jacobian (DESIGN section 4).
+        """Inverse condition number sigma_min / sigma_max of the task Jacobian.
 
         0 = singular, 1 = isotropic; (N,) for (N, dof) input, a float for (dof,).
         """

@@ -1,6 +1,6 @@
 """Dataset generation: joint sampling, IK targets, reachability/conditioning labels.
 
-Two datasets (DESIGN section 5), both vectorised, reproducible from a seed and
+Two datasets, both vectorised, reproducible from a seed and
 saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
 
 * IK set: Latin hypercube samples of the joint box -> FK -> task features, plus

@@ -115,7 +115,7 @@ def trajectory_filter(
     every waypoint is reachable). The conditioning verdict (feasible / badly
     conditioned / infeasible) is compared with the exact closed-form oracle
     instead: a single IK solution's kinv is only a lower bound on the pose's
-    conditioning (DESIGN section 4 takes the best over all solutions), so IK on
+    conditioning (a pose's kinv is the best over all its solutions), so IK on
     every waypoint is not a ground truth for it; both methods' verdict agreement
     with the oracle is reported.
     """

@@ -1,6 +1,6 @@
 """IK solvers behind one interface, each counting its numerical calls.
 
-Every solver maps task features (DESIGN section 3) to joint angles::
+Every solver maps task features (:meth:`ikml_gym.Arm.features`) to joint angles::
 
     result = solver.solve(features, q0=None)   # IKResult, batched
     solver.calls                               # numerical IK invocations so far

@@ -1,4 +1,4 @@
-"""``FeasibilityClassifier``: pose -> reachability / conditioning class (DESIGN sections 4, 6).
+"""``FeasibilityClassifier``: pose -> reachability / conditioning class.
 
 Classes (:data:`ikml_gym.data.CLASS_NAMES`): 0 unreachable, 1 near-singular
 (bottom 20% of kinv over reachable poses), 2 adequate (middle 60%), 3 high
@@ -12,9 +12,9 @@ products dominate inference (about 0.28 MFLOP per pose), and a fourth would add
 about 48% to it against the 200,000 poses/s CPU budget, while three already
 fit the arm6 training set to 98.8% with validation 98.3% (the gap is at the
 class boundaries, which are continuous in kinv). A four-layer variant was not
-trained for comparison (CPU-only session).
+trained for comparison.
 
-Input: the task features (DESIGN section 3) plus quantities derived from them
+Input: the task features (:meth:`ikml_gym.Arm.features`) plus quantities derived from them
 by :func:`input_features` -- a deterministic function of the features and of
 the arm constants stored in the model header (``input_spec``):
 

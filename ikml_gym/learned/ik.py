@@ -1,6 +1,6 @@
 """Learned inverse kinematics for pose4 arms (``arm4``): a clustered regressor.
 
-The reference study's model (DESIGN section 6), reproduced and made
+The reference study's model, reproduced and made
 persistent without pickle:
 
 * **Clusters.** The joint samples are split into ``n_clusters`` (4) groups,
@@ -32,7 +32,7 @@ persistent without pickle:
   on a 10% validation split; the first three plateaus divide Adam's step size
   by 4 instead of stopping (the steps in the learning curves).
 
-Counting (DESIGN section 7): the network and the FK scoring are free, so
+Counting (as in :mod:`ikml_gym.solvers`): the network and the FK scoring are free, so
 ``calls`` stays 0 (``numerical = False``). Polishing *is* a numerical step:
 every pose handed to the DLS polish adds one to ``polish_calls``
 (:attr:`LearnedIK.numerical_calls` is what to report as numerical IK calls).
