@@ -9,27 +9,29 @@ STAMP  := $(VENV)/.installed
 RLLIB_VENV  ?= .venv-rllib
 RLLIB_BIN   := $(RLLIB_VENV)/bin
 RLLIB_STAMP := $(RLLIB_VENV)/.installed
+comma := ,
 # IKML_REQUIRE_RLLIB=1: a missing Ray fails these tests instead of skipping them
 RLLIB_PYTEST := IKML_REQUIRE_RLLIB=1 $(RLLIB_BIN)/python -m pytest -q -p no:cacheprovider \
                 tests/test_rllib.py tests/test_rllib_env.py
 
 .PHONY: setup setup-rllib demo test test-rllib test-fast bench lint clean
 
+# $(call make_venv,DIR,EXTRAS): a virtualenv with ikml_gym[EXTRAS] installed editable.
 # torch first, pinned to the CPU build on disk: anything that pulls an unpinned
 # torch before it would download a multi-GB CUDA build.
+define make_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet torch==2.13.0
+	$(1)/bin/pip install --quiet -e ".[$(2)]"
+	touch $(1)/.installed
+endef
+
 $(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(call make_venv,$(VENV),dev)
 
 $(RLLIB_STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(RLLIB_VENV)
-	$(RLLIB_BIN)/pip install --quiet --upgrade pip
-	$(RLLIB_BIN)/pip install --quiet torch==2.13.0
-	$(RLLIB_BIN)/pip install --quiet -e ".[rllib,dev]"
-	touch $(RLLIB_STAMP)
+	$(call make_venv,$(RLLIB_VENV),rllib$(comma)dev)
 
 setup: $(STAMP)
 
