@@ -8,8 +8,7 @@ Public API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .arms import Arm, load_arm
 from .envs.registration import ENV_IDS, register_envs
 from .errors import (

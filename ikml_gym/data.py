@@ -23,15 +23,12 @@ from scipy.spatial.transform import Rotation
 from scipy.stats import qmc
 from tqdm.auto import tqdm
 
-from . import __version__
 from . import kinematics as kin
+from ._version import __version__
 from .arms import POSE4, Arm
 from .closed_form import closed_form_for
+from .labels import CLASS_PERCENTILES, label_from_kinv
 
-UNREACHABLE, NEAR_SINGULAR, ADEQUATE, HIGH_MANIPULABILITY = 0, 1, 2, 3
-CLASS_NAMES = ("unreachable", "near-singular", "adequate", "high manipulability")
-#: percentiles of kinv over reachable poses that split classes 1 | 2 | 3
-CLASS_PERCENTILES = (20.0, 80.0)
 
 _CHUNK = 50_000
 
@@ -141,13 +138,6 @@ class ReachabilityOracle:
             reachable |= res.success
             best = np.maximum(best, k)
         return reachable, best
-
-
-def label_from_kinv(reachable: np.ndarray, kinv: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Class labels (N,) from reachability and kinv with thresholds (2,) = (t_low, t_high)."""
-    labels = np.where(kinv < thresholds[0], NEAR_SINGULAR, ADEQUATE)
-    labels = np.where(kinv >= thresholds[1], HIGH_MANIPULABILITY, labels)
-    return np.where(reachable, labels, UNREACHABLE).astype(np.int64)
 
 
 def make_classifier_dataset(

@@ -119,7 +119,8 @@ def trajectory_filter(
     every waypoint is not a ground truth for it; both methods' verdict agreement
     with the oracle is reported.
     """
-    from .data import ReachabilityOracle, label_from_kinv
+    from .data import ReachabilityOracle
+    from .labels import label_from_kinv
     from .learned.classifier import load_classifier
     from .learned.feasibility import FeasibilityFilter
     from .planning import (
@@ -209,7 +210,7 @@ def plot_trajectories(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .data import CLASS_NAMES
+    from .labels import CLASS_NAMES
     from .io import atomic_path
     from .planning import TRAJECTORY_STATUS
 

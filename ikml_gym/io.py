@@ -205,7 +205,7 @@ def save_model(
     """
     from safetensors.numpy import save_file
 
-    from . import __version__
+    from ._version import __version__
 
     weights, header_path = model_paths(path)
     # no subnormal floats in any model file: they make every product touching them slow

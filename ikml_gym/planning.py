@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from . import kinematics as kin
 from .arms import POSE4, Arm
-from .data import NEAR_SINGULAR, UNREACHABLE, label_from_kinv
+from .labels import NEAR_SINGULAR, UNREACHABLE, label_from_kinv
 from .solvers import IKSolver
 
 FEASIBLE, BADLY_CONDITIONED, INFEASIBLE = 0, 1, 2

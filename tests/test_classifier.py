@@ -238,7 +238,8 @@ def test_shipped_model_accuracy(name, bound):
     data, _header = make_classifier_dataset(model.arm, 3572, 1428, seed=2024, progress=False)
     pred = model.predict(data["features"])
     # fresh data, other thresholds (percentiles of this small set) -> relabel with the model's
-    from ikml_gym.data import ReachabilityOracle, label_from_kinv
+    from ikml_gym.data import ReachabilityOracle
+    from ikml_gym.labels import label_from_kinv
 
     reach, kinv = ReachabilityOracle(model.arm)(data["features"])
     labels = label_from_kinv(reach, kinv, model.thresholds)

@@ -31,11 +31,8 @@ from .. import kinematics as kin
 from .._validation import real_number, whole_number
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
+from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
 
-#: classifier classes (as in ``ikml_gym.data``): 0 unreachable, 1 near-singular, 2 adequate, 3 high
-UNREACHABLE, NEAR_SINGULAR = 0, 1
-#: info value of ``goal_class`` when no classifier is attached
-UNKNOWN_CLASS = -1
 
 
 #: default success radius as a fraction of the arm's reach

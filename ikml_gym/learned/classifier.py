@@ -1,6 +1,6 @@
 """``FeasibilityClassifier``: pose -> reachability / conditioning class.
 
-Classes (:data:`ikml_gym.data.CLASS_NAMES`): 0 unreachable, 1 near-singular
+Classes (:data:`ikml_gym.labels.CLASS_NAMES`): 0 unreachable, 1 near-singular
 (bottom 20% of kinv over reachable poses), 2 adequate (middle 60%), 3 high
 manipulability (top 20%); the two kinv thresholds are stored with the model.
 
@@ -47,13 +47,12 @@ import numpy as np
 from .. import kinematics as kin
 from .._validation import expand_user
 from ..arms import POSE4, POSE7, SHIPPED_ARMS, Arm, load_arm
-from ..data import CLASS_NAMES, UNREACHABLE
+from ..labels import CLASS_NAMES, N_CLASSES, UNREACHABLE
 from ..errors import InvalidInputError, ModelFileError
 from ..io import flush_subnormals
 from .mlp import StackedMLP
 
 KIND = "feasibility_classifier"
-N_CLASSES = len(CLASS_NAMES)
 INPUT_SPEC_VERSION = 1
 #: default architecture and optimiser settings (reference study)
 HIDDEN = (256, 256, 256)

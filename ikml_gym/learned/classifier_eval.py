@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import CLASS_NAMES
+from ..labels import CLASS_NAMES
 from .classifier import FeasibilityClassifier, split_indices
 from .feasibility import DEFAULT_CONFIDENCE, DLS_FALLBACK, FeasibilityFilter
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import real_number
-from ..data import label_from_kinv
+from ..labels import label_from_kinv
 from ..solvers import IKSolver
 from .classifier import ClassifierResult, FeasibilityClassifier
 
