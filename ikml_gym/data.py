@@ -29,7 +29,6 @@ from .arms import POSE4, Arm
 from .closed_form import closed_form_for
 from .labels import CLASS_PERCENTILES, label_from_kinv
 
-
 _CHUNK = 50_000
 
 

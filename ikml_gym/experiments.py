@@ -210,8 +210,8 @@ def plot_trajectories(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .labels import CLASS_NAMES
     from .io import atomic_path
+    from .labels import CLASS_NAMES
     from .planning import TRAJECTORY_STATUS
 
     colors = ["#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"]

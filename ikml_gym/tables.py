@@ -33,13 +33,19 @@ def markdown_table(
         if len(row) != len(headers):
             raise ValueError(f"a row has {len(row)} cells for {len(headers)} headers: {row}")
     align = list(align) if align is not None else ["l"] * len(headers)
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
 
     def line(vals: Sequence[str]) -> str:
         padded = [v.rjust(w) if a == "r" else v.ljust(w) for v, w, a in zip(vals, widths, align)]
         return "| " + " | ".join(padded) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else "-" * (w + 2)
-                         for w, a in zip(widths, align)) + "|"
+    sep = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if a == "r" else "-" * (w + 2) for w, a in zip(widths, align)
+        )
+        + "|"
+    )
     return "\n".join([line(headers), sep, *(line(r) for r in cells)])

@@ -21,10 +21,10 @@ from gymnasium.utils.passive_env_checker import env_render_passive_checker
 import ikml_gym
 from ikml_gym import ENV_IDS
 from ikml_gym.data import ReachabilityOracle
-from ikml_gym.labels import label_from_kinv
 from ikml_gym.envs.registration import ENTRY_POINT, MAX_EPISODE_STEPS
 from ikml_gym.envs.robot import features_and_kinv
 from ikml_gym.errors import InvalidInputError, ModelFileError
+from ikml_gym.labels import label_from_kinv
 from ikml_gym.solvers import AnalyticIK, HybridIK, PyBulletIK
 
 # ----------------------------------------------------------------------------- helpers

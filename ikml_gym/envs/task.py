@@ -33,8 +33,6 @@ from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
 
-
-
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
 #: an IK answer the env's solvers accept is within this fraction of the success radius ...

@@ -47,9 +47,9 @@ import numpy as np
 from .. import kinematics as kin
 from .._validation import expand_user
 from ..arms import POSE4, POSE7, SHIPPED_ARMS, Arm, load_arm
-from ..labels import CLASS_NAMES, N_CLASSES, UNREACHABLE
 from ..errors import InvalidInputError, ModelFileError
 from ..io import flush_subnormals
+from ..labels import CLASS_NAMES, N_CLASSES, UNREACHABLE
 from .mlp import StackedMLP
 
 KIND = "feasibility_classifier"
