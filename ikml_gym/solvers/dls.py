@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import kinematics as kin
@@ -36,6 +38,81 @@ def _spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         s = y[i] - sum(chol[k][i] * x[k] for k in range(i + 1, m)) if i < m - 1 else y[i]
         x[i] = s / chol[i][i]
     return np.stack(x)
+
+
+@dataclass
+class _Candidates:
+    """The batch of a DLS run, component-major: candidate c is pose ``pose[c]`` from one start.
+
+    Attributes:
+        pose: (C,) candidate -> pose index.
+        qt: (dof, C) joint values.
+        tpos: (3, C) target positions; ``tgt``: (1, C) psi or (9, C) rotation columns.
+        age: (C,) iterations since the candidate's start.
+        limit: (C,) iterations the candidate may take.
+    """
+
+    pose: np.ndarray
+    qt: np.ndarray
+    tpos: np.ndarray
+    tgt: np.ndarray
+    age: np.ndarray
+    limit: np.ndarray
+
+    def select(self, keep: np.ndarray) -> _Candidates:
+        """The candidates where (C,) bool ``keep`` is set."""
+        return _Candidates(
+            self.pose[keep],
+            self.qt[:, keep],
+            self.tpos[:, keep],
+            self.tgt[:, keep],
+            self.age[keep],
+            self.limit[keep],
+        )
+
+    def extend(
+        self,
+        pose: np.ndarray,
+        qt: np.ndarray,
+        tpos: np.ndarray,
+        tgt: np.ndarray,
+        limit: np.ndarray,
+    ) -> _Candidates:
+        """These candidates followed by new ones (age 0)."""
+        return _Candidates(
+            np.concatenate([self.pose, pose]),
+            np.concatenate([self.qt, qt], axis=1),
+            np.concatenate([self.tpos, tpos], axis=1),
+            np.concatenate([self.tgt, tgt], axis=1),
+            np.concatenate([self.age, np.zeros(len(pose), dtype=np.int64)]),
+            np.concatenate([self.limit, limit]),
+        )
+
+
+@dataclass
+class _PoseRecord:
+    """Per pose of a DLS run: ``out`` (N, dof) answer so far, ``best`` (N,) score of the best
+    spent attempt, ``used`` (N,) starts used, ``done`` (N,) solved or out of starts."""
+
+    out: np.ndarray
+    best: np.ndarray
+    used: np.ndarray
+    done: np.ndarray
+
+
+def _poses_to_restart(
+    poses: _PoseRecord, spent_poses: np.ndarray, active_poses: np.ndarray, restarts: int
+) -> np.ndarray:
+    """Poses among ``spent_poses`` left without a candidate that still have starts; those
+    out of starts are marked done."""
+    if not len(spent_poses):
+        return np.zeros(0, dtype=np.int64)
+    active = np.zeros(len(poses.done), dtype=bool)
+    active[active_poses] = True
+    cand = spent_poses[~poses.done[spent_poses] & ~active[spent_poses]]
+    out_of_starts = poses.used[cand] > restarts
+    poses.done[cand[out_of_starts]] = True
+    return cand[~out_of_starts]
 
 
 class DLSIK(IKSolver):
@@ -232,66 +309,91 @@ class DLSIK(IKSolver):
         has used ``1 + restarts`` starts.
         """
         n = len(q)
-        out = q.copy()
-        tpos_all, tgt_all = self._targets(features)
-        pose = np.arange(n)  # candidate -> pose
-        tpos, tgt = tpos_all, tgt_all
-        qt = np.ascontiguousarray(q.T)
-        age = np.zeros(n, dtype=np.int64)  # iterations since this candidate's start
-        limit = np.full(n, iters)  # iterations this candidate may take
-        used = np.ones(n, dtype=np.int64)  # starts used per pose
-        best = np.full(n, np.inf)
-        done = np.zeros(n, dtype=bool)  # solved, or out of starts
-        while len(pose):
-            err, jac = self._error_jacobian(qt, tpos, tgt)
+        targets = self._targets(features)
+        batch = _Candidates(
+            pose=np.arange(n),
+            qt=np.ascontiguousarray(q.T),
+            tpos=targets[0],
+            tgt=targets[1],
+            age=np.zeros(n, dtype=np.int64),
+            limit=np.full(n, iters),
+        )
+        poses = _PoseRecord(
+            out=q.copy(),
+            best=np.full(n, np.inf),
+            used=np.ones(n, dtype=np.int64),
+            done=np.zeros(n, dtype=bool),
+        )
+        while len(batch.pose):
+            err, jac = self._error_jacobian(batch.qt, batch.tpos, batch.tgt)
             conv = self._converged(err)
-            spent = ~conv & (age >= limit)
-            if np.any(spent):  # keep each pose's best unconverged attempt
-                e2 = err[:, spent] ** 2
-                score = e2[:3].sum(axis=0) / self._conv_pos**2 + e2[3:].sum(axis=0) / (
-                    self._conv_rot**2
-                )
-                order = np.argsort(-score)  # worst first, so the best attempt is written last
-                sp_pose, sp_q, score = pose[spent][order], qt[:, spent][:, order], score[order]
-                better = score < best[sp_pose]
-                out[sp_pose[better]] = sp_q[:, better].T
-                np.minimum.at(best, sp_pose, score)
-            if np.any(conv):
-                out[pose[conv]] = qt[:, conv].T
-                done[pose[conv]] = True
+            spent = ~conv & (batch.age >= batch.limit)
+            self._record(poses, batch, err, conv, spent)
             need = np.zeros(0, dtype=np.int64)
             if np.any(conv | spent):
-                spent_poses = np.unique(pose[spent])
-                keep = ~done[pose] & ~spent
-                pose, qt, err, jac = pose[keep], qt[:, keep], err[:, keep], jac[:, :, keep]
-                tpos, tgt, age, limit = tpos[:, keep], tgt[:, keep], age[keep], limit[keep]
-                if len(spent_poses):
-                    active = np.zeros(n, dtype=bool)
-                    active[pose] = True
-                    cand = spent_poses[~done[spent_poses] & ~active[spent_poses]]
-                    out_of_starts = used[cand] > restarts
-                    done[cand[out_of_starts]] = True
-                    need = cand[~out_of_starts]
-            if len(pose):
-                qt = self._step(qt, err, jac)
-                age += 1
-            if len(need):  # fresh starts for poses whose every candidate is spent
-                k = self.restart_seeds
-                if len(pose) + len(need) < self._min_batch:  # few left: more seeds per pose
-                    k = int(min(16, max(k, -(-self._min_batch // len(need)))))
-                count = np.minimum(k, restarts + 1 - used[need])
-                # later starts get more iterations: what is left is mostly slow,
-                # near-singular poses (or unreachable ones)
-                longer = iters * np.minimum(4, 1 + used[need] // 4)
-                used[need] += count
-                new = np.repeat(need, count)
-                limit = np.concatenate([limit, np.repeat(longer, count)])
-                pose = np.concatenate([pose, new])
-                qt = np.concatenate([qt, self._seeds(tpos_all[:, new], tgt_all[:, new])], axis=1)
-                tpos = np.concatenate([tpos, tpos_all[:, new]], axis=1)
-                tgt = np.concatenate([tgt, tgt_all[:, new]], axis=1)
-                age = np.concatenate([age, np.zeros(len(new), dtype=np.int64)])
-        return out
+                spent_poses = np.unique(batch.pose[spent])
+                keep = ~poses.done[batch.pose] & ~spent
+                batch, err, jac = batch.select(keep), err[:, keep], jac[:, :, keep]
+                need = _poses_to_restart(poses, spent_poses, batch.pose, restarts)
+            if len(batch.pose):
+                batch.qt = self._step(batch.qt, err, jac)
+                batch.age += 1
+            if len(need):
+                batch = self._restart(batch, poses, need, targets, iters, restarts)
+        return poses.out
+
+    def _record(
+        self,
+        poses: _PoseRecord,
+        batch: _Candidates,
+        err: np.ndarray,
+        conv: np.ndarray,
+        spent: np.ndarray,
+    ) -> None:
+        """Write converged candidates, and each pose's best spent (unconverged) attempt, to
+        ``poses.out``; converged poses are done."""
+        if np.any(spent):
+            e2 = err[:, spent] ** 2
+            score = e2[:3].sum(axis=0) / self._conv_pos**2 + e2[3:].sum(axis=0) / (
+                self._conv_rot**2
+            )
+            order = np.argsort(-score)  # worst first, so the best attempt is written last
+            sp_pose, sp_q = batch.pose[spent][order], batch.qt[:, spent][:, order]
+            score = score[order]
+            better = score < poses.best[sp_pose]
+            poses.out[sp_pose[better]] = sp_q[:, better].T
+            np.minimum.at(poses.best, sp_pose, score)
+        if np.any(conv):
+            poses.out[batch.pose[conv]] = batch.qt[:, conv].T
+            poses.done[batch.pose[conv]] = True
+
+    def _restart(
+        self,
+        batch: _Candidates,
+        poses: _PoseRecord,
+        need: np.ndarray,
+        targets: tuple[np.ndarray, np.ndarray],
+        iters: int,
+        restarts: int,
+    ) -> _Candidates:
+        """``batch`` plus fresh random starts for the poses ``need`` (every candidate spent)."""
+        k = self.restart_seeds
+        if len(batch.pose) + len(need) < self._min_batch:  # few left: more seeds per pose
+            k = int(min(16, max(k, -(-self._min_batch // len(need)))))
+        count = np.minimum(k, restarts + 1 - poses.used[need])
+        # later starts get more iterations: what is left is mostly slow,
+        # near-singular poses (or unreachable ones)
+        longer = iters * np.minimum(4, 1 + poses.used[need] // 4)
+        poses.used[need] += count
+        new = np.repeat(need, count)
+        tpos_all, tgt_all = targets
+        return batch.extend(
+            pose=new,
+            qt=self._seeds(tpos_all[:, new], tgt_all[:, new]),
+            tpos=tpos_all[:, new],
+            tgt=tgt_all[:, new],
+            limit=np.repeat(longer, count),
+        )
 
     def refine(self, q: np.ndarray, features: np.ndarray, iters: int) -> np.ndarray:
         """Run at most ``iters`` DLS iterations from (N, dof) ``q`` (no restarts, no call count).
