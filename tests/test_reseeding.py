@@ -27,14 +27,7 @@ def _rollouts(env, seeds):
 
 @pytest.mark.parametrize(
     ("arm_name", "env_id"),
-    [
-        ("arm4", "ikml_gym/Reach4DOFEE-v0"),
-        pytest.param(
-            "arm6",
-            "ikml_gym/Reach6DOFEE-v0",
-            marks=pytest.mark.xfail(strict=True, reason="nested PyBulletIK not reseeded yet"),
-        ),
-    ],
+    [("arm4", "ikml_gym/Reach4DOFEE-v0"), ("arm6", "ikml_gym/Reach6DOFEE-v0")],
 )
 def test_plugin_stack_rollouts_repeat_under_the_same_seeds(arm_name, env_id):
     """The PyBulletIK nested in the plug-in stack's ScreenedIK is reseeded by reset(seed=...):

@@ -15,7 +15,7 @@ class HybridIK(IKSolver):
     tolerances) are kept. The others go to ``fallback`` (``PyBulletIK``, ``DLSIK``)
     seeded with the learned guess. ``calls`` is the numerical IK this solver
     spent: the fallback's calls plus the polish steps of the learned solver, if
-    it polishes (``LearnedIK.polish_calls``).
+    it polishes (both are its children).
 
     Args:
         learned: solver whose calls are free (``numerical = False``).
@@ -23,7 +23,7 @@ class HybridIK(IKSolver):
         tol: ``(pos_tol, rot_tol)`` for accepting a learned guess.
     """
 
-    numerical = False  # counts through the fallback, see ``calls``
+    numerical = False  # counts through its children, see ``calls``
 
     def __init__(
         self, learned: IKSolver, fallback: IKSolver, tol: tuple[float, float] | None = None
@@ -35,17 +35,8 @@ class HybridIK(IKSolver):
         self.learned = learned
         self.fallback = fallback
 
-    @property
-    def calls(self) -> int:  # type: ignore[override]
-        """Numerical calls: the fallback's, plus any polish steps the learned solver ran."""
-        return self.fallback.calls + int(getattr(self.learned, "polish_calls", 0))
-
-    @calls.setter
-    def calls(self, value: int) -> None:  # reset_calls(): zero both counters
-        if hasattr(self, "fallback"):
-            self.fallback.calls = value
-            if hasattr(self.learned, "polish_calls"):
-                self.learned.polish_calls = 0
+    def children(self) -> tuple[IKSolver, ...]:
+        return (self.learned, self.fallback)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         guess = self.learned.solve(features, q0)

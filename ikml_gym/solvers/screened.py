@@ -20,7 +20,8 @@ class ScreenedIK(IKSolver):
     answer, the env applies it only if it brings the arm closer without a joint jump.
 
     Args:
-        solver: the IK solver for the targets that pass (its ``calls`` are this one's).
+        solver: the IK solver for the targets that pass (its ``calls`` count as this one's,
+            as do any numerical steps of ``guess``).
         classifier: a ``FeasibilityClassifier`` of the same arm (``predict_proba``).
         confidence: refuse where P(unreachable) > confidence.
         guess: optional non-numerical solver for the refused targets.
@@ -29,7 +30,7 @@ class ScreenedIK(IKSolver):
         screened: targets refused so far without a numerical call.
     """
 
-    numerical = False  # counts through ``solver``
+    numerical = False  # counts through its children, see ``calls``
 
     def __init__(
         self,
@@ -49,14 +50,8 @@ class ScreenedIK(IKSolver):
         self.confidence = float(confidence)
         self.screened = 0
 
-    @property
-    def calls(self) -> int:  # type: ignore[override]
-        return self.solver.calls
-
-    @calls.setter
-    def calls(self, value: int) -> None:
-        if hasattr(self, "solver"):
-            self.solver.calls = value
+    def children(self) -> tuple[IKSolver, ...]:
+        return (self.solver,) if self.guess is None else (self.solver, self.guess)
 
     def close(self) -> None:
         close = getattr(self.solver, "close", None)
