@@ -83,6 +83,19 @@ def test_pybullet_tuned_solves_nearly_all_defaults_almost_none(name, resolve_arm
     assert arm.within_limits(r_tuned.q).all()
 
 
+def test_pybullet_client_is_released_when_the_solver_is_dropped(arm4):
+    import gc
+
+    import pybullet
+
+    s = PyBulletIK(arm4)
+    client = s._client
+    assert pybullet.isConnected(physicsClientId=client)
+    del s
+    gc.collect()
+    assert not pybullet.isConnected(physicsClientId=client)
+
+
 def test_pybullet_close_is_idempotent(arm4):
     s = PyBulletIK(arm4)
     s.close()

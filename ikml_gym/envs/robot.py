@@ -17,6 +17,7 @@ import numpy as np
 from .. import kinematics as kin
 from .._validation import as_batch
 from ..arms import POSE4, Arm
+from ..bullet import named_joints
 from ..errors import InvalidInputError
 from ..solvers.base import total_calls
 from .sim import BulletSim
@@ -299,12 +300,9 @@ class ArmRobot:
 
     def __post_init__(self) -> None:
         self.body = self.sim.load_urdf(self.arm.urdf_path)
-        info = self.sim.joint_info(self.body)
-        by_name = {j[1].decode(): j for j in info}
-        self.joints = [by_name[n][0] for n in self.arm.joint_names]
-        self.forces = [
-            float(by_name[n][10]) if by_name[n][10] > 0 else 100.0 for n in self.arm.joint_names
-        ]
+        joints = named_joints(self.sim.joint_info(self.body), self.arm.joint_names)
+        self.joints = [j[0] for j in joints]
+        self.forces = [float(j[10]) if j[10] > 0 else 100.0 for j in joints]
         self.home_q = (
             home_configuration(self.arm)
             if self.home_q is None

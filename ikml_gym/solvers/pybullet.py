@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .. import kinematics as kin
 from ..arms import POSE4, Arm
-from ..bullet import load_in_bullet
+from ..bullet import connect, load_in_bullet
 from .base import IKResult, IKSolver
 
 
@@ -53,7 +51,7 @@ class PyBulletIK(IKSolver):
         self.residual = float(residual)
         self.restarts = int(restarts)
         self.rng = np.random.default_rng(seed)
-        self._client = pybullet.connect(pybullet.DIRECT)
+        self._client, self._finalizer = connect(self)
         loaded = load_in_bullet(pybullet, arm, self._client)
         self._body, self._joints, self._ee = loaded.body, loaded.joints, loaded.ee
         movable = loaded.movable
@@ -68,17 +66,8 @@ class PyBulletIK(IKSolver):
 
     def close(self) -> None:
         """Disconnect the private PyBullet client (also done on garbage collection)."""
-        if getattr(self, "_client", None) is not None:
-            try:
-                if self._p.isConnected(self._client):
-                    self._p.disconnect(self._client)
-            finally:
-                self._client = None
-
-    def __del__(self) -> None:
-        # interpreter shutdown may have torn pybullet down already
-        with contextlib.suppress(Exception):
-            self.close()
+        self._finalizer()
+        self._client = None
 
     def _attempt(self, q_start: np.ndarray, pos: list, quat: list) -> np.ndarray:
         p, c = self._p, self._client
