@@ -106,8 +106,43 @@ class Arm:
 
     # ------------------------------------------------------------------ parsing
     def _parse(self, root: ET.Element, ee_link: str | None) -> None:
+        """Set ``base_link``, ``ee_link``, ``chain``, ``joint_names`` and ``joint_limits``
+        from the URDF tree ``root``."""
         links = [link.get("name") for link in root.findall("link")]
-        joints = {}  # child link -> joint element
+        joints, children = self._joint_tree(root)
+        roots = [link for link in links if link not in joints]
+        if len(roots) != 1:
+            raise URDFError(f"{self.urdf_path}: expected one root link, found {roots}")
+        self.base_link = roots[0]
+        self.ee_link = self._end_effector(links, children, ee_link)
+        origins, axes, types, names, limits = [], [], [], [], []
+        pending = np.eye(4)  # fixed transforms accumulated since the last movable joint
+        for j in self._path_to(joints, self.ee_link):
+            t = self._joint_origin(j)
+            if j.get("type") == "fixed":
+                pending = pending @ t
+                continue
+            axis, jtype, lo_hi = self._movable_joint(j)
+            origins.append(pending @ t)
+            pending = np.eye(4)
+            axes.append(axis)
+            types.append(jtype)
+            names.append(j.get("name"))
+            limits.append(lo_hi)
+        if not names:
+            raise URDFError(
+                f"{self.urdf_path}: no movable joint between {self.base_link!r} and {self.ee_link!r}"
+            )
+        self.chain = kin.Chain(
+            origins=np.array(origins), axes=np.array(axes), types=np.array(types), tip=pending
+        )
+        self.joint_names: list[str] = names
+        self.joint_limits: np.ndarray = np.array(limits, dtype=np.float64)
+        self.joint_limits.setflags(write=False)
+
+    def _joint_tree(self, root: ET.Element) -> tuple[dict[str, ET.Element], dict[str, list[str]]]:
+        """``(joint element by child link, child links by parent link)`` of the URDF."""
+        joints: dict[str, ET.Element] = {}
         children: dict[str, list[str]] = {}
         for j in root.findall("joint"):
             parent, child = j.find("parent"), j.find("child")
@@ -123,10 +158,12 @@ class Arm:
                 )
             joints[child.get("link")] = j
             children.setdefault(parent.get("link"), []).append(child.get("link"))
-        roots = [link for link in links if link not in joints]
-        if len(roots) != 1:
-            raise URDFError(f"{self.urdf_path}: expected one root link, found {roots}")
-        self.base_link = roots[0]
+        return joints, children
+
+    def _end_effector(
+        self, links: list[str], children: dict[str, list[str]], ee_link: str | None
+    ) -> str:
+        """``ee_link`` if given, else the link named ``ee_link``, else the single leaf."""
         if ee_link is None:
             if "ee_link" in links:
                 ee_link = "ee_link"
@@ -140,13 +177,14 @@ class Arm:
                 ee_link = leaves[0]
         if ee_link not in links:
             raise URDFError(f"{self.urdf_path}: no link named {ee_link!r}; links are {links}")
-        self.ee_link = ee_link
+        return ee_link
 
-        # Walk from the end-effector up to the root, then reverse.
+    def _path_to(self, joints: dict[str, ET.Element], ee_link: str) -> list[ET.Element]:
+        """The joints from the root link down to ``ee_link``, in chain order."""
         path = []
         link = ee_link
         seen = {link}
-        while link in joints:
+        while link in joints:  # walk up to the root, then reverse
             path.append(joints[link])
             link = joints[link].find("parent").get("link")
             if link in seen:  # a loop of joints never reaches the root
@@ -156,58 +194,45 @@ class Arm:
                 )
             seen.add(link)
         path.reverse()
+        return path
 
-        origins, axes, types, names, limits = [], [], [], [], []
-        pending = np.eye(4)  # fixed transforms accumulated since the last movable joint
-        for j in path:
-            where = f"{self.urdf_path}: joint {j.get('name')!r}"
-            o = j.find("origin")
-            t = kin.transform(
-                _floats(
-                    o.get("xyz") if o is not None else None,
-                    3,
-                    f"{where} origin xyz",
-                    bound=MAX_POSITION,
-                ),
-                _floats(o.get("rpy") if o is not None else None, 3, f"{where} origin rpy"),
-            )
-            jtype = j.get("type")
-            if jtype == "fixed":
-                pending = pending @ t
-                continue
-            if jtype not in _MOVABLE:
-                raise URDFError(f"{self.urdf_path}: joint {j.get('name')!r} has type {jtype!r}")
-            ax_el = j.find("axis")
-            axis = _floats(ax_el.get("xyz") if ax_el is not None else "1 0 0", 3, f"{where} axis")
-            if not np.any(axis):
-                raise URDFError(f"{where} has a zero axis")
-            axis = axis / np.max(np.abs(axis))  # no overflow in the norm of huge entries
-            lim = j.find("limit")
-            if jtype == "continuous" or lim is None:
-                lo, hi = -np.pi, np.pi
-            else:
-                lo, hi = (
-                    float(_floats(lim.get(k, str(v)), 1, f"{where} limit {k}", MAX_POSITION)[0])
-                    for k, v in (("lower", -np.pi), ("upper", np.pi))
-                )
-                if lo > hi:
-                    raise URDFError(f"{where} has limit lower={lo:g} > upper={hi:g}")
-            origins.append(pending @ t)
-            pending = np.eye(4)
-            axes.append(axis / np.linalg.norm(axis))
-            types.append(_MOVABLE[jtype])
-            names.append(j.get("name"))
-            limits.append((lo, hi))
-        if not names:
-            raise URDFError(
-                f"{self.urdf_path}: no movable joint between {self.base_link!r} and {ee_link!r}"
-            )
-        self.chain = kin.Chain(
-            origins=np.array(origins), axes=np.array(axes), types=np.array(types), tip=pending
+    def _joint_origin(self, j: ET.Element) -> np.ndarray:
+        """The (4, 4) transform of a joint's ``<origin xyz rpy>`` (metres, radians)."""
+        where = f"{self.urdf_path}: joint {j.get('name')!r}"
+        o = j.find("origin")
+        return kin.transform(
+            _floats(
+                o.get("xyz") if o is not None else None,
+                3,
+                f"{where} origin xyz",
+                bound=MAX_POSITION,
+            ),
+            _floats(o.get("rpy") if o is not None else None, 3, f"{where} origin rpy"),
         )
-        self.joint_names: list[str] = names
-        self.joint_limits: np.ndarray = np.array(limits, dtype=np.float64)
-        self.joint_limits.setflags(write=False)
+
+    def _movable_joint(self, j: ET.Element) -> tuple[np.ndarray, int, tuple[float, float]]:
+        """``(unit axis (3,), joint type, (lower, upper) limits)`` of a non-fixed joint
+        (radians, or metres for prismatic joints)."""
+        where = f"{self.urdf_path}: joint {j.get('name')!r}"
+        jtype = j.get("type")
+        if jtype not in _MOVABLE:
+            raise URDFError(f"{self.urdf_path}: joint {j.get('name')!r} has type {jtype!r}")
+        ax_el = j.find("axis")
+        axis = _floats(ax_el.get("xyz") if ax_el is not None else "1 0 0", 3, f"{where} axis")
+        if not np.any(axis):
+            raise URDFError(f"{where} has a zero axis")
+        axis = axis / np.max(np.abs(axis))  # no overflow in the norm of huge entries
+        lim = j.find("limit")
+        if jtype == "continuous" or lim is None:
+            lo, hi = -np.pi, np.pi
+        else:
+            lo, hi = (
+                float(_floats(lim.get(k, str(v)), 1, f"{where} limit {k}", MAX_POSITION)[0])
+                for k, v in (("lower", -np.pi), ("upper", np.pi))
+            )
+            if lo > hi:
+                raise URDFError(f"{where} has limit lower={lo:g} > upper={hi:g}")
+        return axis / np.linalg.norm(axis), _MOVABLE[jtype], (lo, hi)
 
     # --------------------------------------------------------------- properties
     @property

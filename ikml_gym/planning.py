@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from . import kinematics as kin
 from .arms import POSE4, Arm
 from .labels import NEAR_SINGULAR, UNREACHABLE, label_from_kinv
-from .solvers import IKSolver
+from .solvers import IKSolver, total_calls
 
 FEASIBLE, BADLY_CONDITIONED, INFEASIBLE = 0, 1, 2
 TRAJECTORY_STATUS = ("feasible", "badly conditioned", "infeasible")
@@ -131,9 +131,14 @@ class IKGroundTruth:
         self.solver = solver
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
 
+    def solvers(self) -> tuple[IKSolver, ...]:
+        """The solver this answerer calls (for call accounting and reseeding)."""
+        return (self.solver,)
+
     @property
     def calls(self) -> int:
-        return self.solver.calls
+        """Numerical calls made so far."""
+        return total_calls(self.solvers())
 
     def __call__(self, features: np.ndarray) -> WaypointVerdict:
         res = self.solver.solve(features)

@@ -776,19 +776,17 @@ def test_real_classifier_and_feasibility_filter_as_goal_filter(arm4, tiny_classi
 
 
 def test_polish_steps_of_a_learned_solver_count_as_numerical_calls(arm4):
-    from ikml_gym.envs.task import numerical_calls
+    from ikml_gym.solvers import total_calls
 
     class Polishing(AnalyticIK):
-        """A learned-IK stand-in that reports one polish step per pose (like LearnedIK)."""
-
-        polish_calls = 0
+        """A learned-IK stand-in that runs one counted polish step per pose (like LearnedIK)."""
 
         @property
-        def numerical_calls(self):
-            return self.calls + self.polish_calls
+        def polish_calls(self):
+            return self.own_calls
 
         def _solve(self, features, q0):
-            self.polish_calls += len(features)
+            self._count(len(features))
             return super()._solve(features, q0)
 
     prior = Polishing(arm4)
@@ -802,7 +800,8 @@ def test_polish_steps_of_a_learned_solver_count_as_numerical_calls(arm4):
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.zeros(4, dtype=np.float32))
     assert info["ik_calls"] == 1 + fallback.calls
-    assert numerical_calls(hybrid) == hybrid.learned.polish_calls + fallback.calls
+    assert total_calls([hybrid]) == hybrid.learned.polish_calls + fallback.calls
+    assert hybrid.calls == hybrid.learned.polish_calls + fallback.calls
     env.close()
     fallback.close()
 

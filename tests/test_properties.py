@@ -855,6 +855,8 @@ def test_solver_solve(name, data):
         assert 0 <= spent <= n  # the fallback, only for the poses the learned guess missed
     elif s.numerical:
         assert spent == n
+    elif getattr(s, "refine_steps", 0):  # a learned IK's polish counts, one per missed pose
+        assert spent == s.polish_calls - polish_before
     else:
         assert spent == 0
     if getattr(s, "refine_steps", 0):

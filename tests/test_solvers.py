@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import ikml_gym
 from ikml_gym.errors import InvalidInputError
 from ikml_gym.solvers import DLSIK, AnalyticIK, HybridIK, IKResult, IKSolver, PyBulletIK
 
@@ -80,6 +81,19 @@ def test_pybullet_tuned_solves_nearly_all_defaults_almost_none(name, resolve_arm
     assert r_default.success.mean() <= 0.3
     assert tuned.calls == defaults.calls == len(f)
     assert arm.within_limits(r_tuned.q).all()
+
+
+def test_pybullet_client_is_released_when_the_solver_is_dropped(arm4):
+    import gc
+
+    import pybullet
+
+    s = PyBulletIK(arm4)
+    client = s._client
+    assert pybullet.isConnected(physicsClientId=client)
+    del s
+    gc.collect()
+    assert not pybullet.isConnected(physicsClientId=client)
 
 
 def test_pybullet_close_is_idempotent(arm4):
@@ -185,3 +199,59 @@ def test_dls_gives_up_on_unreachable_targets_with_bounded_work(name, resolve_arm
     assert np.all(res.pos_err > 0.1 * arm.reach)  # best attempts are reported, finite
     none = DLSIK(arm, restarts=0).solve(feats)
     assert not none.success.any()
+
+
+# ------------------------------------------------------------------ call accounting
+def test_calls_sum_the_solver_tree_counting_a_shared_solver_once(arm4, arm6):
+    from ikml_gym.solvers import ScreenedIK
+
+    q, f = _targets(arm6, 40)
+    learned = _HalfRight(arm6, q)
+    fallback = DLSIK(arm6)
+    hybrid = HybridIK(learned, fallback)
+    screened = ScreenedIK(hybrid, ikml_gym.load_classifier("arm6"), confidence=1.0, guess=learned)
+    assert screened.walk() == [screened, hybrid, learned, fallback]  # learned listed once
+    screened.solve(f)
+    assert fallback.own_calls == 20 and hybrid.own_calls == screened.own_calls == 0
+    assert screened.calls == hybrid.calls == fallback.calls == 20
+    screened.reset_calls()
+    assert screened.calls == fallback.calls == 0
+
+
+def test_reseed_reaches_nested_solvers_with_distinct_deterministic_streams(arm4):
+    from ikml_gym.solvers import reseed, seeded_solvers
+
+    def tree():
+        return HybridIK(HybridIK(AnalyticIK(arm4), DLSIK(arm4, seed=5)), PyBulletIK(arm4, seed=6))
+
+    a, b = tree(), tree()
+    try:
+        reseed([a], 123)
+        b.reseed(123)
+        draws_a = [s.rng.random(4) for s in seeded_solvers([a])]
+        draws_b = [s.rng.random(4) for s in seeded_solvers([b])]
+        assert len(draws_a) == 2
+        np.testing.assert_array_equal(draws_a, draws_b)  # deterministic
+        assert not np.array_equal(draws_a[0], draws_a[1])  # distinct per solver
+        # the first seeded solver gets exactly default_rng(seed)
+        np.testing.assert_array_equal(draws_a[0], np.random.default_rng(123).random(4))
+    finally:
+        a.fallback.close()
+        b.fallback.close()
+
+
+def test_owners_of_solvers_count_through_the_same_traversal(arm6):
+    from ikml_gym.learned.feasibility import FeasibilityFilter
+    from ikml_gym.planning import IKGroundTruth
+    from ikml_gym.solvers import reset_calls, total_calls, walk_solvers
+
+    _, f = _targets(arm6, 6)
+    dls = DLSIK(arm6)
+    filt = FeasibilityFilter(ikml_gym.load_classifier("arm6"), dls, confidence=1.0)
+    truth = IKGroundTruth(dls, filt.classifier.thresholds)
+    assert walk_solvers([filt, truth]) == [dls]
+    filt.query(f)
+    truth(f)
+    assert filt.calls == truth.calls == total_calls([filt, truth]) == 12
+    reset_calls([filt])
+    assert truth.calls == 0

@@ -18,6 +18,7 @@ from gymnasium import spaces
 
 from .._validation import whole_number
 from ..errors import InvalidInputError
+from ..solvers.base import reseed, seeded_solvers
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask, predict_classes
@@ -291,12 +292,12 @@ class ArmTaskEnv(gym.Env):
         return np.clip(a, -1.0, 1.0)
 
     def _reseed_solvers(self) -> None:
-        """Give numerical solvers with their own restart generator a seed drawn from
-        ``self.np_random``, so seeded resets make ee rollouts and IK goal filtering reproducible."""
-        for solver in self._solvers():
-            for s in (solver, getattr(solver, "fallback", None)):
-                if s is not None and isinstance(getattr(s, "rng", None), np.random.Generator):
-                    s.rng = np.random.default_rng(int(self.np_random.integers(2**63)))
+        """Reseed every solver with its own generator, however deeply nested, from
+        ``self.np_random`` (one draw per controller / goal-filter solver that holds any),
+        so seeded resets make ee rollouts and IK goal filtering reproducible."""
+        for part in self._solvers():
+            if seeded_solvers([part]):
+                reseed([part], int(self.np_random.integers(2**63)))
 
     def _obs(self, state: RobotState) -> dict[str, np.ndarray]:
         extra = self.robot.controller.extra_obs()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._validation import real_number, whole_number
 from ..arms import Arm, load_arm
+from ..solvers.base import seeded_solvers
 from .core import ArmTaskEnv
 from .robot import ArmRobot, Controller, EEControl, IKPriorControl, JointControl
 from .sim import BulletSim
@@ -413,11 +412,7 @@ class ArmReachEnv(ArmTaskEnv):
     # ---------------------------------------------------------------- pickle
     def __getstate__(self) -> dict[str, Any]:
         """Keyword arguments + episode state; the PyBullet client is rebuilt on unpickling."""
-        solver_rngs = []
-        for solver in self._solvers():
-            for s in (solver, getattr(solver, "fallback", None)):
-                if s is not None and isinstance(getattr(s, "rng", None), np.random.Generator):
-                    solver_rngs.append(s.rng)
+        solver_rngs = [s.rng for s in seeded_solvers(self._solvers())]
         return {
             "kwargs": self._init_kwargs,
             "np_random": self._np_random,
@@ -443,10 +438,7 @@ class ArmReachEnv(ArmTaskEnv):
         self.sim.set_base_position(self._marker, self._goal_features[:3])
         self._episode_calls = state["episode_calls"]
         self.ik_calls_total = state["ik_calls_total"]
-        rngs = iter(state["solver_rngs"])
-        for solver in self._solvers():
-            for s in (solver, getattr(solver, "fallback", None)):
-                if s is not None and isinstance(getattr(s, "rng", None), np.random.Generator):
-                    s.rng = next(rngs, s.rng)
+        for s, rng in zip(seeded_solvers(self._solvers()), state["solver_rngs"]):
+            s.rng = rng
         if state["has_state"]:
             self._state = self.robot.state()

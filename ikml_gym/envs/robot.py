@@ -17,9 +17,10 @@ import numpy as np
 from .. import kinematics as kin
 from .._validation import as_batch
 from ..arms import POSE4, Arm
+from ..bullet import named_joints
 from ..errors import InvalidInputError
+from ..solvers.base import total_calls
 from .sim import BulletSim
-from .task import numerical_calls
 
 #: default start configurations (radians) of the shipped arms: well conditioned, ee in front
 HOME_Q = {
@@ -133,7 +134,8 @@ class Controller(ABC):
         current motor targets ``q_target``."""
 
     def solvers(self) -> list[Any]:
-        """IK solvers this controller calls (for reseeding and call accounting)."""
+        """IK solvers this controller calls (for reseeding and call accounting; see
+        :func:`ikml_gym.solvers.walk_solvers`)."""
         return []
 
     def get_state(self) -> dict[str, Any]:
@@ -171,7 +173,7 @@ class EEControl(Controller):
     targets. Where it fails (errors above its tolerances) its answer is still used if
     it ends closer to the target position than the arm is and moves no joint by more
     than ``max_jump`` (rad); otherwise the previous joint targets are kept. Every
-    numerical call is counted (see :func:`~ikml_gym.envs.task.numerical_calls`).
+    numerical call is counted (see :func:`~ikml_gym.solvers.total_calls`).
     """
 
     name = "ee"
@@ -203,9 +205,9 @@ class EEControl(Controller):
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         target = self.target(action, state.features)
-        before = numerical_calls(self.solver)
+        before = total_calls([self.solver])
         res = self.solver.solve(target, q0=state.q)
-        calls = numerical_calls(self.solver) - before
+        calls = total_calls([self.solver]) - before
         ok = bool(res.success)
         q_new = np.asarray(res.q, dtype=np.float64)
         if not ok:
@@ -252,7 +254,7 @@ class IKPriorControl(Controller):
         return self.q_prior if self.q_prior is not None else np.zeros(self.arm.dof)
 
     def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
-        before = numerical_calls(self.prior)
+        before = total_calls([self.prior])
         res = self.prior.solve(goal_features, q0=state.q)
         self.q_prior = np.clip(
             np.asarray(res.q, dtype=np.float64),
@@ -260,7 +262,7 @@ class IKPriorControl(Controller):
             self.arm.joint_limits[:, 1],
         )
         self.prior_success = bool(res.success)
-        return numerical_calls(self.prior) - before
+        return total_calls([self.prior]) - before
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         if self.q_prior is None:
@@ -298,12 +300,9 @@ class ArmRobot:
 
     def __post_init__(self) -> None:
         self.body = self.sim.load_urdf(self.arm.urdf_path)
-        info = self.sim.joint_info(self.body)
-        by_name = {j[1].decode(): j for j in info}
-        self.joints = [by_name[n][0] for n in self.arm.joint_names]
-        self.forces = [
-            float(by_name[n][10]) if by_name[n][10] > 0 else 100.0 for n in self.arm.joint_names
-        ]
+        joints = named_joints(self.sim.joint_info(self.body), self.arm.joint_names)
+        self.joints = [j[0] for j in joints]
+        self.forces = [float(j[10]) if j[10] > 0 else 100.0 for j in joints]
         self.home_q = (
             home_configuration(self.arm)
             if self.home_q is None

@@ -7,31 +7,23 @@ training env, a ``DummyVecEnv``) without sharing PyBullet's global client.
 
 The client is disconnected by :meth:`BulletSim.close` and, if the owner forgets,
 when the object is garbage-collected or the interpreter exits
-(``weakref.finalize``), so making and dropping environments never leaks clients.
+(:func:`ikml_gym.bullet.connect`), so making and dropping environments never leaks clients.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import weakref
 from pathlib import Path
 
 import numpy as np
 
+from ..bullet import connect, joint_info
 from ..errors import IkmlGymError
 
 
 class DisplayNotAvailableError(IkmlGymError, RuntimeError):
     """``render_mode="human"`` was asked for on a machine without a display."""
-
-
-def _disconnect(pybullet, client: int) -> None:
-    # at interpreter shutdown the module may already be half torn down
-    with contextlib.suppress(pybullet.error, AttributeError, TypeError):
-        if pybullet.isConnected(physicsClientId=client):
-            pybullet.disconnect(physicsClientId=client)
 
 
 def display_available() -> bool:
@@ -74,19 +66,13 @@ class BulletSim:
         self.render_mode = render_mode
         self.timestep = float(timestep)
         self.n_substeps = int(n_substeps)
-        if render_mode == "human":
-            if not display_available():
-                raise DisplayNotAvailableError(
-                    'render_mode="human" needs a display (DISPLAY is not set); use '
-                    'render_mode="rgb_array" for headless images'
-                )
-            client = pybullet.connect(pybullet.GUI)
-        else:
-            client = pybullet.connect(pybullet.DIRECT)
-        if client < 0:
-            raise RuntimeError("PyBullet could not connect a client")
+        if render_mode == "human" and not display_available():
+            raise DisplayNotAvailableError(
+                'render_mode="human" needs a display (DISPLAY is not set); use '
+                'render_mode="rgb_array" for headless images'
+            )
+        client, self._finalizer = connect(self, gui=render_mode == "human")
         self.client = client
-        self._finalizer = weakref.finalize(self, _disconnect, pybullet, client)
         if render_mode == "human":
             pybullet.configureDebugVisualizer(pybullet.COV_ENABLE_GUI, 0, physicsClientId=client)
         pybullet.setTimeStep(self.timestep, physicsClientId=client)
@@ -117,9 +103,7 @@ class BulletSim:
 
     def joint_info(self, body: int) -> list[tuple]:
         """PyBullet ``getJointInfo`` of every joint of ``body``."""
-        c = self._check()
-        n = self._p.getNumJoints(body, physicsClientId=c)
-        return [self._p.getJointInfo(body, i, physicsClientId=c) for i in range(n)]
+        return joint_info(self._p, body, self._check())
 
     def create_marker(self, radius: float, rgba: tuple[float, float, float, float]) -> int:
         """A visual-only sphere (no collision, no mass) used as the goal marker."""

@@ -32,6 +32,7 @@ from .._validation import real_number, whole_number
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
+from ..solvers.base import total_calls
 
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
@@ -76,16 +77,6 @@ def check_ik_tolerance(value: Any) -> tuple[float, float]:
     )
 
 
-def numerical_calls(part: Any) -> int:
-    """Numerical IK calls a solver / filter has spent, polish steps included.
-
-    ``numerical_calls`` where a part reports it (``LearnedIK``: its DLS polish),
-    else ``calls`` (``HybridIK``'s include its learned part's polish steps).
-    """
-    own = getattr(part, "numerical_calls", None)
-    return int(own if own is not None else (getattr(part, "calls", 0) or 0))
-
-
 def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
     """(N,) int classes of (N, feature_dim) poses from a classifier (``predict``) or a
     ``FeasibilityFilter`` (``query(...).label``)."""
@@ -120,6 +111,8 @@ class GoalFilter(ABC):
         """Judge (N, feature_dim) poses -> (keep (N,) bool, classes (N,) or None, IK calls)."""
 
     def solvers(self) -> list[Any]:
+        """Solvers (or owners of solvers) this filter calls, for call accounting and
+        reseeding (see :func:`ikml_gym.solvers.walk_solvers`)."""
         return []
 
 
@@ -146,12 +139,12 @@ class IKGoalFilter(GoalFilter):
         self.solver = solver
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
-        before = numerical_calls(self.solver)
+        before = total_calls([self.solver])
         res = self.solver.solve(features)
         return (
             np.atleast_1d(np.asarray(res.success, dtype=bool)),
             None,
-            numerical_calls(self.solver) - before,
+            total_calls([self.solver]) - before,
         )
 
     def solvers(self) -> list[Any]:
@@ -177,10 +170,13 @@ class ClassifierGoalFilter(GoalFilter):
         self.batch_size = int(batch_size)
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        before = numerical_calls(self.classifier)
+        before = total_calls([self.classifier])
         classes = predict_classes(self.classifier, features)
         lowest = NEAR_SINGULAR + 1 if self.exclude_near_singular else NEAR_SINGULAR
-        return classes >= lowest, classes, numerical_calls(self.classifier) - before
+        return classes >= lowest, classes, total_calls([self.classifier]) - before
+
+    def solvers(self) -> list[Any]:
+        return [self.classifier]  # a FeasibilityFilter owns a solver; a classifier none
 
 
 class FeasibilityPenalty:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._validation import real_number
 from ..labels import label_from_kinv
-from ..solvers import IKSolver
+from ..solvers import IKSolver, total_calls
 from .classifier import ClassifierResult, FeasibilityClassifier
 
 #: Default gate threshold, chosen on the 80,000-pose arm6 validation split of the shipped
@@ -121,10 +121,14 @@ class FeasibilityFilter:
         self.gate = gate
         self.arm = classifier.arm
 
+    def solvers(self) -> tuple[IKSolver, ...]:
+        """The solvers this filter calls (for call accounting and reseeding)."""
+        return (self.fallback,)
+
     @property
     def calls(self) -> int:
         """Numerical calls made by the fallback so far."""
-        return self.fallback.calls
+        return total_calls(self.solvers())
 
     def gate_probability(self, features: object) -> np.ndarray:
         """(N,) gate probability of poses (see the module docstring)."""

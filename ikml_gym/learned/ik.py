@@ -32,10 +32,9 @@ persistent without pickle:
   on a 10% validation split; the first three plateaus divide Adam's step size
   by 4 instead of stopping (the steps in the learning curves).
 
-Counting (as in :mod:`ikml_gym.solvers`): the network and the FK scoring are free, so
-``calls`` stays 0 (``numerical = False``). Polishing *is* a numerical step:
-every pose handed to the DLS polish adds one to ``polish_calls``
-(:attr:`LearnedIK.numerical_calls` is what to report as numerical IK calls).
+Counting (as in :mod:`ikml_gym.solvers`): the network and the FK scoring are free
+(``numerical = False``). Polishing *is* a numerical step: every pose handed to the
+DLS polish adds one to ``calls`` (also readable as ``polish_calls``).
 
 Persistence: :meth:`LearnedIK.save` writes safetensors + a JSON header
 through :func:`ikml_gym.io.save_model` (weights, biases, scalers, cluster
@@ -209,7 +208,8 @@ class LearnedIK(IKSolver):
         info: training metadata (saved in the header).
 
     Attributes:
-        polish_calls: poses handed to the DLS polish so far (numerical calls).
+        polish_calls: poses handed to the DLS polish so far (the solver's own numerical
+            calls, counted in ``calls``).
     """
 
     numerical = False
@@ -244,7 +244,6 @@ class LearnedIK(IKSolver):
         self.centers = None if centers is None else np.asarray(centers, dtype=np.float64)
         self.refine_steps = int(refine_steps)
         self.info: dict[str, Any] = dict(info or {})
-        self.polish_calls = 0
         self._dls: DLSIK | None = None
         self.pitch_closure = bool(pitch_closure)
         if self.pitch_closure:
@@ -263,14 +262,9 @@ class LearnedIK(IKSolver):
         return len(self.nets)
 
     @property
-    def numerical_calls(self) -> int:
-        """Numerical IK calls spent: the DLS polish (``calls`` of the network is always 0)."""
-        return self.calls + self.polish_calls
-
-    def reset_calls(self) -> None:
-        """Set ``calls`` and ``polish_calls`` back to zero."""
-        super().reset_calls()
-        self.polish_calls = 0
+    def polish_calls(self) -> int:
+        """Poses handed to the DLS polish so far: this solver's own numerical calls."""
+        return self.own_calls
 
     def with_refine(self, refine_steps: int, pitch_closure: bool | None = None) -> LearnedIK:
         """A solver sharing these networks with other ``refine_steps`` (and, given,
@@ -356,7 +350,7 @@ class LearnedIK(IKSolver):
                 self._dls = DLSIK(self.arm, pos_tol=self.pos_tol, rot_tol=self.rot_tol)
             q = res.q.copy()
             q[bad] = self._dls.refine(res.q[bad], features[bad], self.refine_steps)
-            self.polish_calls += len(bad)
+            self._count(len(bad))
             res = self.evaluate(q, features)
         return res
 

@@ -15,8 +15,8 @@ success (< 1 mm, < 1 deg) | total time (s) | time per sample (ms) | numerical ca
 * "pitch closure" rows set the last joint to ``psi - (q_2 + q_3)`` after the
   network (exact algebra for yaw-pitch-pitch-pitch arms, see ``LearnedIK``);
   they show how much of the raw error is the pitch error of the last joint.
-* Numerical calls are read from the solvers' counters (``calls``, plus the
-  learned model's ``polish_calls``), never computed by formula.
+* Numerical calls are read from the solvers' ``calls`` counters (a learned
+  model's DLS polish included), never computed by formula.
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ def nearest_exact_mae(analytic: AnalyticIK, q: np.ndarray, features: np.ndarray)
 
 
 def _row(
-    name: str, solver: IKSolver, features: np.ndarray, analytic: AnalyticIK,
-    calls: callable | None = None,
-) -> tuple[dict[str, Any], np.ndarray]:  # fmt: skip
+    name: str, solver: IKSolver, features: np.ndarray, analytic: AnalyticIK
+) -> tuple[dict[str, Any], np.ndarray]:
     t0 = time.perf_counter()
     res = solver.solve(features)
     dt = time.perf_counter() - t0
@@ -66,7 +65,7 @@ def _row(
         "success_rate": float(np.mean(res.success)),
         "total_time_s": dt,
         "time_per_sample_ms": 1e3 * dt / n,
-        "numerical_calls": int(calls() if calls is not None else solver.calls),
+        "numerical_calls": int(solver.calls),
     }
     return row, res.pos_err
 
@@ -115,26 +114,21 @@ def evaluate_ik(
     dls = DLSIK(arm)
     k = model.n_clusters
     plan = [
-        (f"learned (clustered, {k})", raw, feats, lambda: raw.numerical_calls),
-        (f"learned + polish (<= {refine_steps} DLS steps)", polished, feats,
-         lambda: polished.numerical_calls),
-        (f"learned + pitch closure (clustered, {k})", closed, feats,
-         lambda: closed.numerical_calls),
-        ("HybridIK (learned -> PyBulletIK tuned)", hybrid, feats,
-         lambda: hyb_learned.numerical_calls + hyb_fallback.calls),
-        ("HybridIK (learned + polish -> PyBulletIK tuned)", hybrid_polish, feats,
-         lambda: hybp_learned.numerical_calls + hybp_fallback.calls),
-        ("HybridIK (learned + pitch closure -> PyBulletIK tuned)", hybrid_closed, feats,
-         lambda: hybc_learned.numerical_calls + hybc_fallback.calls),
-        ("PyBulletIK tuned", pb_tuned, sub, None),
-        ("PyBulletIK defaults", pb_default, sub, None),
-        ("DLSIK", dls, sub, None),
-        ("AnalyticIK (exact reference)", analytic, feats, None),
+        (f"learned (clustered, {k})", raw, feats),
+        (f"learned + polish (<= {refine_steps} DLS steps)", polished, feats),
+        (f"learned + pitch closure (clustered, {k})", closed, feats),
+        ("HybridIK (learned -> PyBulletIK tuned)", hybrid, feats),
+        ("HybridIK (learned + polish -> PyBulletIK tuned)", hybrid_polish, feats),
+        ("HybridIK (learned + pitch closure -> PyBulletIK tuned)", hybrid_closed, feats),
+        ("PyBulletIK tuned", pb_tuned, sub),
+        ("PyBulletIK defaults", pb_default, sub),
+        ("DLSIK", dls, sub),
+        ("AnalyticIK (exact reference)", analytic, feats),
     ]  # fmt: skip
     rows, errors = [], {}
     try:
-        for name, solver, f, calls in tqdm(plan, desc="eval ik", disable=not progress, unit="row"):
-            row, err = _row(name, solver, f, analytic, calls)
+        for name, solver, f in tqdm(plan, desc="eval ik", disable=not progress, unit="row"):
+            row, err = _row(name, solver, f, analytic)
             rows.append(row)
             errors[name] = err
     finally:
