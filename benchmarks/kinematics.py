@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ikml_gym.cli_commands.bench import _bench, add_arguments
+from ikml_gym.cli.bench import _bench, add_arguments
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "kinematics.json"
 

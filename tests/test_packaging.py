@@ -60,7 +60,7 @@ def test_bench_command_quick(tmp_path, capsys):
     import argparse
     import json
 
-    from ikml_gym.cli_commands import bench
+    from ikml_gym.cli import bench
 
     parser = argparse.ArgumentParser()
     bench.register_cli({"top": parser.add_subparsers(dest="command")})

@@ -14,17 +14,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import IkmlGymError
+from .._version import __version__
+from ..errors import IkmlGymError
 
 #: modules that add subcommands: each has ``register_cli(groups: dict[str, _SubParsersAction])``
 _PROVIDERS = (
-    "ikml_gym.cli_commands.data",
-    "ikml_gym.cli_commands.ik",
-    "ikml_gym.cli_commands.classifier",
-    "ikml_gym.cli_commands.envs",
-    "ikml_gym.cli_commands.demo",
-    "ikml_gym.cli_commands.bench",
+    "ikml_gym.cli.data",
+    "ikml_gym.cli.ik",
+    "ikml_gym.cli.classifier",
+    "ikml_gym.cli.envs",
+    "ikml_gym.cli.demo",
+    "ikml_gym.cli.bench",
 )
 
 
@@ -87,6 +87,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ikml-gym: error: {exc}", file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ import time
 from ..arms import load_arm
 from ..data import make_classifier_dataset, make_ik_dataset
 from ..io import save_dataset
-from . import output_file, positive_int
+from .arguments import output_file, positive_int
 
 
 def _data_ik(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bullet import load_in_bullet
-from . import output_file
+from .arguments import output_file
 
 #: sizes of the full run and of ``--quick`` (a smoke test)
 SIZES = {

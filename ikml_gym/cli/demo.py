@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_json
-from . import output_file, output_folder, positive_int
+from .arguments import output_file, output_folder, positive_int
 
 
 def _demo(args: argparse.Namespace) -> int:
