@@ -3,87 +3,23 @@
 1. Reaching (4-DOF and 6-DOF, scripted ee agent, same seeds): numerical IK calls of
    the baseline stack vs the plug-in stack, and their success rates.
 2. Trajectory filtering (6-DOF): FeasibilityFilter vs IK on every waypoint.
+
+The runs live in :mod:`ikml_gym.demo`; this module only parses the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
 
 from ..io import atomic_write_json
 from .arguments import output_file, output_folder, positive_int
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .. import experiments as ex
+    from ..demo import run_demo
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    print(f"ikml_gym demo: outputs go to {out.resolve()}\n")
-
-    print(
-        f"1. Reaching, scripted ee agent, position goals, {args.episodes} episodes per arm and method"
-    )
-    reach = [ex.reach_ik_calls(arm, args.episodes, seed=args.seed) for arm in ("arm4", "arm6")]
-    print(ex.reach_table(reach))
-    for r in reach:
-        b, p = r["baseline"], r["plugin"]
-        print(
-            f"   {r['arm']}: the plug-in stack spent {p['ik_calls']} numerical IK calls to the "
-            f"baseline's {b['ik_calls']} ({100 * r['reduction']:.1f}% fewer), success "
-            f"{100 * p['success_rate']:.1f}% vs {100 * b['success_rate']:.1f}%, wall time "
-            f"{p['wall_time_s']:.1f} s vs {b['wall_time_s']:.1f} s "
-            f"({p['wall_time_s'] / b['wall_time_s']:.2f}x)."
-        )
-    print(
-        "   Both stacks accept an IK answer within 1/3 of the success distance and 3 degrees\n"
-        "   (the registered envs' own rule, keyword ik_tolerance).\n"
-    )
-
-    print(f"2. Trajectory filtering, arm6, {args.trajectories} trajectories x 50 waypoints")
-    traj = ex.trajectory_filter(args.trajectories, seed=args.seed, plot_dir=out)
-    print(ex.trajectory_table(traj))
-    print(
-        f"   {traj['ik_calls_filter']} numerical IK calls instead of {traj['ik_calls_baseline']} "
-        f"({100 * traj['reduction']:.1f}% fewer), wall time {traj['seconds_filter']:.1f} s vs "
-        f"{traj['seconds_baseline']:.1f} s "
-        f"({traj['seconds_filter'] / max(traj['seconds_baseline'], 1e-9):.2f}x)"
-    )
-    print(f"   picture: {traj['plot']}\n")
-
-    def reach_summary(r: dict) -> dict:
-        return {
-            "ik_calls_baseline": r["baseline"]["ik_calls"],
-            "ik_calls_plugin": r["plugin"]["ik_calls"],
-            "success_baseline": r["baseline"]["success_rate"],
-            "success_plugin": r["plugin"]["success_rate"],
-            "wall_s_baseline": r["baseline"]["wall_time_s"],
-            "wall_s_plugin": r["plugin"]["wall_time_s"],
-            "reduction": r["reduction"],
-            "details": r,
-        }
-
-    r4, r6 = reach
-    summary = {
-        "reach4": reach_summary(r4),
-        "reach6": reach_summary(r6),
-        "traj6": {
-            "ik_calls_baseline": traj["ik_calls_baseline"],
-            "ik_calls_plugin": traj["ik_calls_filter"],
-            "wall_s_baseline": traj["seconds_baseline"],
-            "wall_s_plugin": traj["seconds_filter"],
-            **traj,
-        },
-        "seconds": time.perf_counter() - t0,
-    }
-    print(
-        f"Numerical IK calls saved: reaching arm4 {100 * r4['reduction']:.1f}%, "
-        f"arm6 {100 * r6['reduction']:.1f}%; trajectories {100 * traj['reduction']:.1f}% "
-        f"({summary['seconds']:.0f} s)"
-    )
+    summary = run_demo(args.episodes, args.trajectories, seed=args.seed, out=args.out)
     if args.json:
         atomic_write_json(args.json, summary)
         print(f"numbers: {args.json}")
