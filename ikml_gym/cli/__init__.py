@@ -1,7 +1,7 @@
 """The ``ikml-gym`` command.
 
 Subcommands: ``data``, ``train``, ``eval`` (each with targets ``ik`` and
-``classifier``), ``demo``, ``bench``, ``envs``. Each feature module adds its own
+``classifier``), ``demo``, ``envs``. Each feature module adds its own
 subcommands through a ``register_cli(groups)`` function listed in ``_PROVIDERS``,
 so this file only wires them together and turns errors into one-line messages
 (``--debug`` shows the traceback).
@@ -24,7 +24,6 @@ _PROVIDERS = (
     "ikml_gym.cli.classifier",
     "ikml_gym.cli.envs",
     "ikml_gym.cli.demo",
-    "ikml_gym.cli.bench",
 )
 
 
