@@ -11,7 +11,7 @@ measured, and again after the last step and after ``close()``. Then ``--cycles``
 envs are made, reset, stepped once and closed, and as many again dropped without
 ``close()`` (garbage-collected once at the end), cycling over every registered id.
 
-Pass (the reliability issue's criteria): RSS growth after the warm-up at most
+Pass (the criteria of docs/reliability.md): RSS growth after the warm-up at most
 ``--max-growth-mb`` (50 MB), no more open fds or PyBullet clients at the end than
 at the start, and none left once the env is closed.
 

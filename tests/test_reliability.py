@@ -165,7 +165,7 @@ def test_dropped_env_cycles_leak_nothing():
 
 @pytest.mark.slow
 def test_thousand_dropped_envs_leak_nothing():
-    """The issue's criterion for dropped envs (the soak benchmark's make/drop row)."""
+    """The reliability criterion for dropped envs (the soak benchmark's make/drop row)."""
     res = cycle_envs(lambda i: gym.make(ENV_IDS[i % len(ENV_IDS)]), 1000, close=False)
     assert res["end"]["clients"] == res["start"]["clients"]
     assert res["end"]["fds"] == res["start"]["fds"]
