@@ -85,4 +85,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ikml-gym: error: {exc}", file=sys.stderr)
         return 1
-
