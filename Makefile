@@ -28,7 +28,7 @@ define make_venv
 endef
 
 $(STAMP): setup.cfg pyproject.toml
-	$(call make_venv,$(VENV),dev)
+	$(call make_venv,$(VENV),all$(comma)dev)
 
 $(RLLIB_STAMP): setup.cfg pyproject.toml
 	$(call make_venv,$(RLLIB_VENV),rllib$(comma)dev)

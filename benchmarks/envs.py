@@ -32,6 +32,7 @@ import numpy as np
 
 import ikml_gym
 from ikml_gym.io import atomic_write_json, atomic_write_text
+from ikml_gym.tables import markdown_table
 
 HERE = Path(__file__).resolve().parent
 
@@ -159,20 +160,26 @@ def run_policy(rows: list[tuple[str, dict]], episodes: int, rounds: int) -> list
 
 
 def tables(random_rows: list[dict], policy_rows: list[dict]) -> str:
-    lines = ["| env (random actions) | steps/s |", "|---|---:|"]
-    lines += [f"| {r['env']} | {r['steps_per_s']:,.0f} |" for r in random_rows]
-    lines += [
-        "",
-        "| env (goal-directed policy) | episodes | success | median final dist (mm) | numerical IK calls / step | steps/s |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    """The two Markdown tables: random-action speed, then the goal-directed policy."""
+    random_table = markdown_table(
+        ["env (random actions)", "steps/s"],
+        [[r["env"], f"{r['steps_per_s']:,.0f}"] for r in random_rows],
+        align="lr",
+    )
+    policy_cells = []
     for r in policy_rows:
         calls = "-" if r["calls_per_step"] is None else f"{r['calls_per_step']:.3f}"
-        lines.append(
-            f"| {r['env']} | {r['episodes']} | {100 * r['success_rate']:.1f}% | "
-            f"{r['median_final_distance_mm']:.1f} | {calls} | {r['steps_per_s']:,.0f} |"
-        )
-    return "\n".join(lines) + "\n"
+        policy_cells.append([
+            r["env"], r["episodes"], f"{100 * r['success_rate']:.1f}%",
+            f"{r['median_final_distance_mm']:.1f}", calls, f"{r['steps_per_s']:,.0f}",
+        ])  # fmt: skip
+    policy_table = markdown_table(
+        ["env (goal-directed policy)", "episodes", "success", "median final dist (mm)",
+         "numerical IK calls / step", "steps/s"],
+        policy_cells,
+        align="lrrrrr",
+    )  # fmt: skip
+    return f"{random_table}\n\n{policy_table}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,19 +26,17 @@ import tempfile
 from pathlib import Path
 
 from ikml_gym.io import atomic_write_json, atomic_write_text
+from ikml_gym.tables import markdown_table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
 def table(report: dict) -> str:
-    rows = [
-        "| entry point | inputs tried |",
-        "|---|---:|",
-        *(f"| `{name}` | {n:,} |" for name, n in report["inputs_tried"].items()),
-        f"| **total** | **{report['total']:,}** |",
-    ]
-    return "\n".join(rows) + "\n"
+    """The Markdown table of inputs tried per entry point, with the total."""
+    rows = [[f"`{name}`", f"{n:,}"] for name, n in report["inputs_tried"].items()]
+    rows.append(["**total**", f"**{report['total']:,}**"])
+    return markdown_table(["entry point", "inputs tried"], rows, align="lr") + "\n"
 
 
 def main() -> int:

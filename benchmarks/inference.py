@@ -37,6 +37,7 @@ import numpy as np
 import ikml_gym
 from ikml_gym.io import atomic_write_json, atomic_write_text
 from ikml_gym.solvers import PyBulletIK
+from ikml_gym.tables import markdown_table
 
 HERE = Path(__file__).resolve().parent
 BATCH = 100_000
@@ -207,13 +208,17 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def table(results: list[dict[str, Any]], rat: dict[str, float]) -> str:
-    lines = ["| group | what | value | unit |", "|---|---|---:|---|"]
-    for r in results:
-        value = f"{r['value']:,.0f}" if r["unit"] == "poses/s" else f"{r['value']:,.1f}"
-        lines.append(f"| {r['group']} | {r['what']} | {value} | {r['unit']} |")
-    lines += ["", "| ratio | value |", "|---|---:|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in rat.items()]
-    return "\n".join(lines) + "\n"
+    """The Markdown tables of the measurements and of their ratios."""
+    cells = [
+        [r["group"], r["what"],
+         f"{r['value']:,.0f}" if r["unit"] == "poses/s" else f"{r['value']:,.1f}", r["unit"]]
+        for r in results
+    ]  # fmt: skip
+    values = markdown_table(["group", "what", "value", "unit"], cells, align="llrl")
+    ratios = markdown_table(
+        ["ratio", "value"], [[k, f"{v:.2f}"] for k, v in rat.items()], align="lr"
+    )
+    return f"{values}\n\n{ratios}\n"
 
 
 def main(argv: list[str] | None = None) -> int:

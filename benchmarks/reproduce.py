@@ -29,6 +29,7 @@ import numpy as np
 
 import ikml_gym
 from ikml_gym.io import atomic_write_json, model_paths, sha256_file
+from ikml_gym.tables import markdown_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -131,17 +132,21 @@ def main() -> int:
             results[name] = reproduce(name, workdir)
             print(f"{name}: retrained in {results[name]['train_seconds']} s", flush=True)
 
-    print("| model | metric | shipped | retrained | difference | within tolerance |")
-    print("|---|---|---|---|---|---|")
+    cells = []
     for name, r in results.items():
         for key, m in r["metrics"].items():
-            print(
-                f"| {name} | {key} | {m['shipped']:.4f} | {m['retrained']:.4f} | "
-                f"{m['diff']:+.4f} | {'yes' if m['ok'] else 'NO'} |"
-            )
-        print(
-            f"| {name} | weights bit-identical | | | | {'yes' if r['weights_identical'] else 'no'} |"
+            cells.append([
+                name, key, f"{m['shipped']:.4f}", f"{m['retrained']:.4f}", f"{m['diff']:+.4f}",
+                "yes" if m["ok"] else "NO",
+            ])  # fmt: skip
+        cells.append(
+            [name, "weights bit-identical", "", "", "", "yes" if r["weights_identical"] else "no"]
         )
+    print(
+        markdown_table(
+            ["model", "metric", "shipped", "retrained", "difference", "within tolerance"], cells
+        )
+    )
     report = {
         "command": " ".join(["python benchmarks/reproduce.py", "--models", *args.models]),
         "tolerance_pp": TOLERANCE_PP,

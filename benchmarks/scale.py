@@ -49,6 +49,7 @@ import numpy as np
 
 import ikml_gym
 from ikml_gym.io import atomic_write_json, atomic_write_text
+from ikml_gym.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "scale.json"
@@ -297,14 +298,15 @@ def predict(per_step_us: dict[str, float], rows: list[dict]) -> dict[str, dict[s
 def table(rows: list[dict], per_step_us: dict[str, float], prediction: dict, note: str) -> str:
     """The Markdown report: scaling rows, then the 64-core prediction."""
     lines = [
-        "| engine | env | 1 worker (steps/s) | 2 workers (steps/s) | 2 / 1 |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['engine']} | {_env(r['case'])} | {r['steps_per_s_1']:.0f} | "
-            f"{r['steps_per_s_2']:.0f} | {r['speedup_2_over_1']:.2f}x |"
+        markdown_table(
+            ["engine", "env", "1 worker (steps/s)", "2 workers (steps/s)", "2 / 1"],
+            [
+                [r["engine"], _env(r["case"]), f"{r['steps_per_s_1']:.0f}",
+                 f"{r['steps_per_s_2']:.0f}", f"{r['speedup_2_over_1']:.2f}x"]
+                for r in rows
+            ],
         )
+    ]  # fmt: skip
     by = {(r["engine"], r["case"]): r for r in rows}
     ratios = [
         f"{case} {by['rllib', case]['steps_per_s_2'] / by['async', case]['steps_per_s_2']:.2f}x"
@@ -313,22 +315,19 @@ def table(rows: list[dict], per_step_us: dict[str, float], prediction: dict, not
     ]
     if ratios:
         lines += ["", "RLlib 2 runners / AsyncVectorEnv 2 workers: " + ", ".join(ratios)]
-    lines += [
-        "",
-        (
-            f"| engine | env | 1 env in-process (us/step) | driver CPU (us/env step) | "
-            f"{PREDICT_CORES} x 1-worker rate | driver bound | predicted, {PREDICT_CORES} cores "
-            "(steps/s) |"
-        ),
-        "|---|---|---|---|---|---|---|",
-    ]
+    predicted = []
     for r in rows:
         p = prediction[r["case"]][r["engine"]]
-        lines.append(
-            f"| {r['engine']} | {_env(r['case'])} | {per_step_us[r['case']]:.0f} | "
-            f"{r['driver_cpu_us_per_step']:.0f} | {p['linear']} | {p['driver_bound']} | "
-            f"{p['predicted']} |"
-        )
+        predicted.append([
+            r["engine"], _env(r["case"]), f"{per_step_us[r['case']]:.0f}",
+            f"{r['driver_cpu_us_per_step']:.0f}", p["linear"], p["driver_bound"], p["predicted"],
+        ])  # fmt: skip
+    headers = [
+        "engine", "env", "1 env in-process (us/step)", "driver CPU (us/env step)",
+        f"{PREDICT_CORES} x 1-worker rate", "driver bound",
+        f"predicted, {PREDICT_CORES} cores (steps/s)",
+    ]  # fmt: skip
+    lines += ["", markdown_table(headers, predicted)]
     bound = ", ".join(f"{case} {prediction[case]['env_bound']}" for case in per_step_us)
     lines += ["", f"Env-bound ceiling, {PREDICT_CORES} x 1e6 / in-process us per step: {bound}."]
     lines += ["", note]

@@ -11,12 +11,12 @@ measured, and again after the last step and after ``close()``. Then ``--cycles``
 envs are made, reset, stepped once and closed, and as many again dropped without
 ``close()`` (garbage-collected once at the end), cycling over every registered id.
 
-Pass (the reliability issue's criteria): RSS growth after the warm-up at most
+Pass (the criteria of docs/reliability.md): RSS growth after the warm-up at most
 ``--max-growth-mb`` (50 MB), no more open fds or PyBullet clients at the end than
 at the start, and none left once the env is closed.
 
 Prints a Markdown table; writes JSON (default ``benchmarks/results/soak.json``) and
-the table next to it (``.md``). The probes are :mod:`ikml_gym.diagnostics`, shared
+the table next to it (``.md``). The probes are ``tests/leak_probes.py``, shared
 with ``tests/test_reliability.py``.
 """
 
@@ -35,8 +35,13 @@ import gymnasium as gym
 
 import ikml_gym
 from ikml_gym import ENV_IDS
-from ikml_gym.diagnostics import cycle_envs, leak_free, soak_env
 from ikml_gym.io import atomic_write_json, atomic_write_text
+from ikml_gym.tables import markdown_table
+
+# The leak probes are test harness, not package code: they live in tests/ (their main
+# user) and this benchmark imports them from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from leak_probes import cycle_envs, leak_free, soak_env
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "soak.json"
 
@@ -85,21 +90,21 @@ def _row(name: str, res: dict[str, Any], max_growth: float) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        "| env | steps | episodes | wall s | RSS after warm-up MB | RSS growth MB "
-        "| fds start/end | clients start/end | pass |"
-    )
-    lines = [head, "|" + "---|" * 9]
-    for r in rows:
-        lines.append(
-            f"| {r['env']} | {r['steps']:,} | {r['episodes']:,} | {r['wall_s']:.1f} "
-            f"| {r['rss_start_mb']:.1f} | {r['rss_growth_mb']:+.2f} | {r['fds']} "
-            f"| {r['clients']} | {'yes' if r['pass'] else 'NO'} |"
-        )
-    return "\n".join(lines)
+    """The markdown table of the soak rows (one per env or cycle run)."""
+    headers = [
+        "env", "steps", "episodes", "wall s", "RSS after warm-up MB", "RSS growth MB",
+        "fds start/end", "clients start/end", "pass",
+    ]  # fmt: skip
+    cells = [
+        [r["env"], f"{r['steps']:,}", f"{r['episodes']:,}", f"{r['wall_s']:.1f}",
+         f"{r['rss_start_mb']:.1f}", f"{r['rss_growth_mb']:+.2f}", r["fds"], r["clients"],
+         "yes" if r["pass"] else "NO"]
+        for r in rows
+    ]  # fmt: skip
+    return markdown_table(headers, cells)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=100_000, help="steps per env, warm-up included")
     ap.add_argument(
@@ -117,10 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in CASES]
     if unknown:
         ap.error(f"unknown --envs {unknown}; choose from {list(CASES)}")
+    return args, names
 
+
+def _run(args: argparse.Namespace, names: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The soak of every named env, then the make/close and make/drop cycles."""
     results: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    t_all = time.perf_counter()
     for name in names:
         desc, factory = CASES[name]
         print(f"[soak] {name}: {desc}, {args.steps:,} steps", flush=True)
@@ -141,7 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             res = cycle_envs(_make_id, args.cycles, close=close)
             results[name] = res
             rows.append(_row(name, res, args.max_growth_mb))
+    return results, rows
 
+
+def main(argv: list[str] | None = None) -> int:
+    args, names = _parse_args(argv)
+    t_all = time.perf_counter()
+    results, rows = _run(args, names)
     table = format_table(rows)
     print(table)
     command = " ".join(["python benchmarks/soak.py", *(sys.argv[1:] if argv is None else argv)])

@@ -1,6 +1,6 @@
 """Reaching with far fewer numerical IK calls.
 
-A scripted agent drives the end-effector of the 4-DOF and the 6-DOF arm to pose
+A scripted agent drives the end-effector of the 4-DOF and the 6-DOF arm to position
 goals, once with the baseline stack (PyBullet IK every step, goals checked by
 PyBullet IK) and once with the plug-in stack (goals and commanded targets screened
 by the classifier; for the 4-DOF arm the learned IK answers, PyBullet IK only
@@ -13,7 +13,7 @@ from the solvers' counters.
 import argparse
 import json
 
-from ikml_gym import experiments
+from ikml_gym import demo
 
 
 def main() -> None:
@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
 
-    results = [experiments.reach_ik_calls(arm, args.episodes, args.seed) for arm in args.arms]
-    print(experiments.reach_table(results))
+    results = [demo.reach_ik_calls(arm, args.episodes, args.seed) for arm in args.arms]
+    print(demo.reach_table(results))
     for r in results:
         print(f"{r['arm']}: {100 * r['reduction']:.1f}% fewer numerical IK calls ({r['note']})")
     if args.json:

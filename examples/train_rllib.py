@@ -29,6 +29,7 @@ from typing import Any
 
 import ikml_gym
 from ikml_gym.integrations.envs import split_env_config
+from ikml_gym.tables import markdown_table
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,16 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         "curve": rows,
     }
     print()
-    print(
-        "| algo | env | runners | iterations | env steps | wall s | env steps/s (incl. learning) "
-        "| success rate (last 100 ep) | IK calls / episode |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    print(
-        f"| {args.algo} | {args.env} | {args.env_runners} | {final['iteration']} | "
-        f"{final['env_steps']} | {final['wall_s']} | {_fmt(final['steps_per_s'])} | "
-        f"{_fmt(final['success_rate'])} | {_fmt(final['ik_calls_per_episode'])} |"
-    )
+    headers = [
+        "algo", "env", "runners", "iterations", "env steps", "wall s",
+        "env steps/s (incl. learning)", "success rate (last 100 ep)", "IK calls / episode",
+    ]  # fmt: skip
+    final_row = [
+        args.algo, args.env, args.env_runners, final["iteration"], final["env_steps"],
+        final["wall_s"], _fmt(final["steps_per_s"]), _fmt(final["success_rate"]),
+        _fmt(final["ik_calls_per_episode"]),
+    ]  # fmt: skip
+    print(markdown_table(headers, [[str(v) for v in final_row]]))
     if args.json is not None:
         from ikml_gym.io import atomic_write_json
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ikml_gym.agents.sb3 import TrainingLog, train_sac_her
+from ikml_gym.plots import pyplot
+from ikml_gym.tables import markdown_table
 
 ENVS = {"joints": "ikml_gym/Reach4DOF-v0", "ik_prior": "ikml_gym/Reach4DOFIKPrior-v0"}
 
@@ -79,11 +81,7 @@ def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
 
 
 def plot(logs: dict[str, list[TrainingLog]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for control, runs in logs.items():
         n = min(len(r.steps) for r in runs)  # the points every seed has
@@ -129,18 +127,19 @@ def main() -> None:
 
     logs = collect(out)
     summary = summarise(logs)
+    rows = [
+        [control, len(logs[control]), str(s["steps_trained"]), str(s["steps_to_90"]),
+         percentages(s["best_success"]), percentages(s["second_half_mean_success"]),
+         percentages(s["final_success"])]
+        for control, s in ((c, summary[c]) for c in logs)
+    ]  # fmt: skip
     print(
-        "| control | seeds | env steps trained | steps to 90% success (each seed) "
-        "| best success | second-half mean success | final success |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for control in logs:
-        s = summary[control]
-        print(
-            f"| {control} | {len(logs[control])} | {s['steps_trained']} | {s['steps_to_90']} "
-            f"| {percentages(s['best_success'])} | {percentages(s['second_half_mean_success'])} "
-            f"| {percentages(s['final_success'])} |"
+        markdown_table(
+            ["control", "seeds", "env steps trained", "steps to 90% success (each seed)",
+             "best success", "second-half mean success", "final success"],
+            rows,
         )
+    )  # fmt: skip
     if "ratio_prior_over_joints" in summary:
         print(
             f"with the prior SAC needs {summary['ratio_prior_over_joints']:.2g}x the env steps "

@@ -11,7 +11,7 @@ classifier is unsure; the ground truth is IK on every waypoint.
 import argparse
 import json
 
-from ikml_gym import experiments
+from ikml_gym import demo
 
 
 def main() -> None:
@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args()
 
-    r = experiments.trajectory_filter(args.trajectories, args.waypoints, args.seed, args.out)
-    print(experiments.trajectory_table(r))
+    r = demo.trajectory_filter(args.trajectories, args.waypoints, args.seed, args.out)
+    print(demo.trajectory_table(r))
     print(f"{100 * r['reduction']:.1f}% fewer numerical IK calls; picture: {r['plot']}")
     if args.json:
         with open(args.json, "w") as fh:

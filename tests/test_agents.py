@@ -5,15 +5,9 @@ import numpy as np
 import pytest
 
 import ikml_gym
-from ikml_gym.agents import (
-    ScreenedIK,
-    ScriptedReacher,
-    baseline_stack,
-    plugin_stack,
-    run_episodes,
-    run_side_by_side,
-)
-from ikml_gym.solvers import DLSIK
+from ikml_gym.agents import ScriptedReacher, run_episodes, run_side_by_side
+from ikml_gym.demo import baseline_stack, plugin_stack
+from ikml_gym.solvers import DLSIK, ScreenedIK
 
 
 @pytest.fixture(scope="module")

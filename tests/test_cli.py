@@ -8,7 +8,7 @@ from ikml_gym.cli import main
 def test_help_lists_every_subcommand(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    for cmd in ("data", "train", "eval", "demo", "bench", "envs"):
+    for cmd in ("data", "train", "eval", "demo", "envs"):
         assert cmd in out
 
 
@@ -79,7 +79,6 @@ BAD_COMMAND_LINES = [
     ("demo --episodes 0", 2, "argument --episodes: must be >= 1"),
     ("demo --out {d}/afile", 2, "it is a file"),
     ("demo --json {d}/adir", 2, "it is a folder"),
-    ("bench --json {d}/afile/b.json", 2, "afile is a file"),
     ("envs --bogus", 2, "unrecognized arguments: --bogus"),
     ("train bogus", 2, "invalid choice: 'bogus'"),
 ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ikml_gym
-from ikml_gym.agents import plugin_stack
+from ikml_gym.demo import plugin_stack
 from ikml_gym.envs.task import default_distance_threshold, task_ik_tolerance
 from ikml_gym.solvers import DLSIK, HybridIK, IKResult, IKSolver
 

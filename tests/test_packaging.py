@@ -53,27 +53,3 @@ def test_wheel_contains_package_data(tmp_path):
     missing = expected - names
     assert not missing, f"wheel {wheel.name} lacks {sorted(missing)}"
     assert any(n.endswith("entry_points.txt") for n in names)
-
-
-def test_bench_command_quick(tmp_path, capsys):
-    """``ikml-gym bench --quick`` prints the table and writes its JSON."""
-    import argparse
-    import json
-
-    from ikml_gym.cli_commands import bench
-
-    parser = argparse.ArgumentParser()
-    bench.register_cli({"top": parser.add_subparsers(dest="command")})
-    out = tmp_path / "k.json"
-    args = parser.parse_args(["bench", "--quick", "--quiet", "--json", str(out)])
-    assert args.handler(args) == 0
-    table = capsys.readouterr().out
-    assert "| arm6 | IK | DLSIK batched |" in table
-    result = json.loads(out.read_text())
-    assert "| arm4 | FK |" in out.with_suffix(".md").read_text()
-    methods = {(r["arm"], r["method"]) for r in result["rows"]}
-    for arm in ("arm4", "arm6"):
-        assert (arm, "PyBulletIK tuned") in methods
-        assert (arm, "PyBulletIK defaults (0.1, 20 it)") in methods
-    fk = [r for r in result["rows"] if r["task"] == "FK" and r["speedup"] is not None]
-    assert all(r["max_abs_diff_m"] < 1e-6 for r in fk)

@@ -2,7 +2,7 @@
 workers report errors and shut down, and seeded results are identical across processes.
 
 ``tests/test_envs.py`` covers make/close cycles, pickling and in-process seeded rollouts;
-this file adds the resource probes of :mod:`ikml_gym.diagnostics` (shared with
+this file adds the resource probes of ``tests/leak_probes.py`` (shared with
 ``benchmarks/soak.py``, the 100,000-step version), envs dropped without ``close()``,
 worker errors in ``AsyncVectorEnv`` and determinism across two interpreters.
 """
@@ -22,10 +22,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet
 import pytest
-
-import ikml_gym
-from ikml_gym import ENV_IDS
-from ikml_gym.diagnostics import (
+from leak_probes import (
     cycle_envs,
     leak_free,
     live_pybullet_clients,
@@ -34,6 +31,9 @@ from ikml_gym.diagnostics import (
     snapshot,
     soak_env,
 )
+
+import ikml_gym
+from ikml_gym import ENV_IDS
 from ikml_gym.errors import InvalidInputError
 from ikml_gym.solvers import AnalyticIK, PyBulletIK
 
@@ -165,7 +165,7 @@ def test_dropped_env_cycles_leak_nothing():
 
 @pytest.mark.slow
 def test_thousand_dropped_envs_leak_nothing():
-    """The issue's criterion for dropped envs (the soak benchmark's make/drop row)."""
+    """The reliability criterion for dropped envs (the soak benchmark's make/drop row)."""
     res = cycle_envs(lambda i: gym.make(ENV_IDS[i % len(ENV_IDS)]), 1000, close=False)
     assert res["end"]["clients"] == res["start"]["clients"]
     assert res["end"]["fds"] == res["start"]["fds"]

@@ -140,7 +140,7 @@ def test_env_config_becomes_make_keywords(made):
     ],
 )
 def test_bad_id_or_config_is_named_before_anything_is_built(env_id, config, match):
-    from ikml_gym.diagnostics import live_pybullet_clients
+    from leak_probes import live_pybullet_clients
 
     before = live_pybullet_clients()
     with pytest.raises(InvalidInputError, match=match):

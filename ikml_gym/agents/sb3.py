@@ -6,7 +6,9 @@
     model, log = train_sac_her("ikml_gym/Reach4DOFIKPrior-v0", total_steps=20_000, seed=0)
     stats = evaluate_policy_ik(model, "ikml_gym/Reach4DOFIKPrior-v0", episodes=50)
 
-stable-baselines3 is imported only here, so ``import ikml_gym`` does not need it.
+stable-baselines3 (and with it torch) is imported only inside :func:`train_sac_her`, so
+``import ikml_gym`` does not need it; without it that function raises
+:class:`~ikml_gym.errors.DependencyNotInstalled` naming ``pip install "ikml_gym[sb3]"``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from ..errors import DependencyNotInstalled
+
+SB3_EXTRA = 'pip install "ikml_gym[sb3]"'
 
 
 @dataclass
@@ -104,15 +110,23 @@ def train_sac_her(
     evaluation, so a long run killed midway keeps its curve so far.
 
     ``torch_threads``: torch CPU threads. One is the default: SAC's small batches
-    gain nothing from more, and on a shared 2-core machine two threads were
-    measured 5x slower per gradient step (29 s vs 5.8 s for 200 steps).
+    gain nothing from more, and on a machine with few cores more threads slow each
+    gradient step down.
+
+    Raises:
+        DependencyNotInstalled: stable-baselines3 is missing (``pip install "ikml_gym[sb3]"``).
 
     Returns:
         (the SAC model, :class:`TrainingLog`).
     """
-    import torch
-    from stable_baselines3 import SAC, HerReplayBuffer
-    from stable_baselines3.common.callbacks import BaseCallback
+    try:
+        import torch
+        from stable_baselines3 import SAC, HerReplayBuffer
+        from stable_baselines3.common.callbacks import BaseCallback
+    except ImportError as exc:
+        raise DependencyNotInstalled(
+            f"SAC training needs stable-baselines3 and torch: {SB3_EXTRA}"
+        ) from exc
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)

@@ -1,15 +1,19 @@
 """Process resource probes for soak tests: resident memory, open file descriptors, PyBullet clients.
 
-Used by ``benchmarks/soak.py`` and ``tests/test_reliability.py`` to check that long
-runs and make/close cycles of the environments leak neither memory, file
-descriptors nor PyBullet clients::
+Used by ``tests/test_reliability.py``, ``tests/test_rllib_env.py`` and
+``benchmarks/soak.py`` to check that long runs and make/close cycles of the
+environments leak neither memory, file descriptors nor PyBullet clients::
 
-    from ikml_gym.diagnostics import snapshot
+    from leak_probes import snapshot
     before = snapshot()            # {"rss_mb": ..., "fds": ..., "clients": ..., "threads": ...}
+
+This is test harness, not part of the installed package: it lives with the tests
+because the tests are its main user and pytest already puts ``tests/`` on
+``sys.path``; the soak benchmark adds ``tests/`` to ``sys.path`` to import it.
 
 On Linux everything is read from ``/proc/self``. Elsewhere :func:`rss_mb` falls back
 to the peak resident size of ``resource.getrusage`` and :func:`open_fds` to
-``/dev/fd`` (``None`` where neither exists). Not imported by ``import ikml_gym``.
+``/dev/fd`` (``None`` where neither exists).
 """
 
 from __future__ import annotations

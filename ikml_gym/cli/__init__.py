@@ -1,7 +1,7 @@
 """The ``ikml-gym`` command.
 
 Subcommands: ``data``, ``train``, ``eval`` (each with targets ``ik`` and
-``classifier``), ``demo``, ``bench``, ``envs``. Each feature module adds its own
+``classifier``), ``demo``, ``envs``. Each feature module adds its own
 subcommands through a ``register_cli(groups)`` function listed in ``_PROVIDERS``,
 so this file only wires them together and turns errors into one-line messages
 (``--debug`` shows the traceback).
@@ -14,17 +14,16 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import IkmlGymError
+from .._version import __version__
+from ..errors import IkmlGymError
 
 #: modules that add subcommands: each has ``register_cli(groups: dict[str, _SubParsersAction])``
 _PROVIDERS = (
-    "ikml_gym.cli_commands.data",
-    "ikml_gym.cli_commands.ik",
-    "ikml_gym.cli_commands.classifier",
-    "ikml_gym.cli_commands.envs",
-    "ikml_gym.cli_commands.demo",
-    "ikml_gym.cli_commands.bench",
+    "ikml_gym.cli.data",
+    "ikml_gym.cli.ik",
+    "ikml_gym.cli.classifier",
+    "ikml_gym.cli.envs",
+    "ikml_gym.cli.demo",
 )
 
 
@@ -86,7 +85,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ikml-gym: error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

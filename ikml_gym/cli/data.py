@@ -7,12 +7,13 @@ import json
 import time
 
 from ..arms import load_arm
-from ..data import make_classifier_dataset, make_ik_dataset
 from ..io import save_dataset
-from . import output_file, positive_int
+from .arguments import output_file, positive_int
 
 
 def _data_ik(args: argparse.Namespace) -> int:
+    from ..data import make_ik_dataset
+
     arm = load_arm(args.arm)
     t0 = time.perf_counter()
     arrays, header = make_ik_dataset(arm, args.n, seed=args.seed, progress=not args.quiet)
@@ -23,6 +24,8 @@ def _data_ik(args: argparse.Namespace) -> int:
 
 
 def _data_classifier(args: argparse.Namespace) -> int:
+    from ..data import make_classifier_dataset
+
     arm = load_arm(args.arm)
     t0 = time.perf_counter()
     arrays, header = make_classifier_dataset(

@@ -1,4 +1,4 @@
-"""Subcommands of ``ikml-gym``, one module per feature (see :mod:`ikml_gym.cli`).
+"""Subcommand argument types of ``ikml-gym`` (see :mod:`ikml_gym.cli`).
 
 The argparse types here check arguments when the command line is parsed, so a
 bad value stops the command with a one-line usage error (exit 2) before any

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from . import int_list, output_file, output_folder, output_model, positive_int
+from .arguments import int_list, output_file, output_folder, output_model, positive_int
 
 
 def _train_ik(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import output_file, output_folder, output_model, positive_int
+from .arguments import output_file, output_folder, output_model, positive_int
 
 
 def _dataset(args: argparse.Namespace, arm: Any) -> tuple[dict, dict]:

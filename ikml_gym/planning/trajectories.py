@@ -23,10 +23,10 @@ from typing import Protocol
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from . import kinematics as kin
-from .arms import POSE4, Arm
-from .labels import NEAR_SINGULAR, UNREACHABLE, label_from_kinv
-from .solvers import IKSolver, total_calls
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
+from ..labels import NEAR_SINGULAR, UNREACHABLE, label_from_kinv
+from ..solvers import IKSolver, total_calls
 
 FEASIBLE, BADLY_CONDITIONED, INFEASIBLE = 0, 1, 2
 TRAJECTORY_STATUS = ("feasible", "badly conditioned", "infeasible")
