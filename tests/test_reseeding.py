@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import ikml_gym
-from ikml_gym.agents import ScriptedReacher, plugin_stack
+from ikml_gym.agents import ScriptedReacher
+from ikml_gym.demo.stacks import plugin_stack
 
 
 def _rollouts(env, seeds):
