@@ -259,15 +259,21 @@ class Arm:
         return self.scale_unit(rng.random((n, self.dof)))
 
     @cached_property
-    def _full_turn(self) -> np.ndarray:
-        """(dof,) bool: revolute joints whose limits span a full turn (wrapped, not clipped)."""
+    def full_turn(self) -> np.ndarray:
+        """(dof,) bool: revolute joints whose limits span a full turn (wrapped, not clipped).
+
+        Read-only; a joint value of such a joint is wrapped into ``[lo, lo + 2 pi)``
+        instead of being clipped to its limits.
+        """
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        return (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        mask = (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        mask.flags.writeable = False
+        return mask
 
     def wrap_to_limits(self, q: np.ndarray) -> np.ndarray:
         """Bring (..., dof) joint values into the limits: wrap full-turn revolute joints, clip the rest."""
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        full = self._full_turn
+        full = self.full_turn
         if full.all():
             q = lo + np.mod(q - lo, 2 * np.pi)
         else:
