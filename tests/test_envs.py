@@ -539,7 +539,7 @@ def test_ikprior_default_is_the_pretrained_learned_ik():
 
 def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
     from ikml_gym.envs.wrappers import (
-        FeasibilityGoalFilter,
+        ClassifierGoalWrapper,
         FeasibilityPenaltyWrapper,
         IKPriorWrapper,
     )
@@ -554,7 +554,7 @@ def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
     )
     wrapped = make("ikml_gym/Reach4DOF-v0")
     wrapped = IKPriorWrapper(wrapped, prior=AnalyticIK(arm4))
-    wrapped = FeasibilityGoalFilter(wrapped, classifier=oracle4)
+    wrapped = ClassifierGoalWrapper(wrapped, classifier=oracle4)
     wrapped = FeasibilityPenaltyWrapper(wrapped, weight=0.3, classifier=oracle4)
     assert wrapped.action_space == kw.action_space
     assert wrapped.observation_space == kw.observation_space

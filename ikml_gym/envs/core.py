@@ -20,7 +20,7 @@ from .._validation import whole_number
 from ..errors import InvalidInputError
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
-from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask, predict_classes
+from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, predict_classes
 
 #: joint speeds in the observation are clipped to this, rad/s
 MAX_JOINT_SPEED = 50.0
@@ -126,15 +126,15 @@ class ArmTaskEnv(gym.Env):
         self._owned.append(part)
 
     @property
-    def goal_filter(self) -> GoalFilter:
+    def goal_filter(self) -> GoalCheck:
         return self.task.goal_filter
 
-    def set_goal_filter(self, goal_filter: GoalFilter) -> None:
-        """Replace the goal filter (used by :class:`~ikml_gym.envs.wrappers.FeasibilityGoalFilter`)."""
+    def set_goal_filter(self, goal_filter: GoalCheck) -> None:
+        """Replace the goal filter (used by :class:`~ikml_gym.envs.wrappers.ClassifierGoalWrapper`)."""
         self.task.goal_filter = goal_filter
 
-    def set_penalty(self, penalty: FeasibilityPenalty | None) -> None:
-        """Replace the feasibility penalty (used by :class:`~ikml_gym.envs.wrappers.FeasibilityPenalty`)."""
+    def set_penalty(self, penalty: FeasibilityPenaltyTerm | None) -> None:
+        """Replace the feasibility penalty (used by :class:`~ikml_gym.envs.wrappers.FeasibilityPenaltyWrapper`)."""
         self.task.penalty = penalty
 
     def _solvers(self) -> list[Any]:

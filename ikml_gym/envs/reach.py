@@ -13,11 +13,11 @@ from .core import ArmTaskEnv
 from .robot import ArmRobot, Controller, EEControl, IKPriorControl, JointControl
 from .sim import BulletSim
 from .task import (
-    ClassifierGoalFilter,
-    FeasibilityPenalty,
-    GoalFilter,
-    IKGoalFilter,
-    NoGoalFilter,
+    ClassifierGoalCheck,
+    FeasibilityPenaltyTerm,
+    GoalCheck,
+    IKGoalCheck,
+    NoGoalCheck,
     ReachTask,
     check_ik_tolerance,
     check_same_arm,
@@ -232,7 +232,7 @@ class ArmReachEnv(ArmTaskEnv):
         goal_type: ``"position"`` or ``"pose"``.
         reward_type: ``"sparse"`` or ``"dense"``.
         goal_filter: ``"none"``, ``"ik"``, ``"classifier"`` or a
-            :class:`~ikml_gym.envs.task.GoalFilter`.
+            :class:`~ikml_gym.envs.task.GoalCheck`.
         ik_solver: solver of ``ee`` control (name or instance), default ``"pybullet"``.
         ik_prior: prior of ``ik_prior`` control (name or instance), default ``"learned"``.
         goal_solver: numerical solver of ``goal_filter="ik"``, default ``"pybullet"``.
@@ -272,7 +272,7 @@ class ArmReachEnv(ArmTaskEnv):
         control_type: str = "joints",
         goal_type: str = "position",
         reward_type: str = "sparse",
-        goal_filter: str | GoalFilter = "none",
+        goal_filter: str | GoalCheck = "none",
         ik_solver: Any = "pybullet",
         ik_prior: Any = "learned",
         goal_solver: Any = "pybullet",
@@ -300,7 +300,7 @@ class ArmReachEnv(ArmTaskEnv):
         _choice("control_type", control_type, CONTROL_TYPES)
         _choice("goal_type", goal_type, GOAL_TYPES)
         _choice("reward_type", reward_type, REWARD_TYPES)
-        if not isinstance(goal_filter, GoalFilter):
+        if not isinstance(goal_filter, GoalCheck):
             _choice("goal_filter", goal_filter, GOAL_FILTERS)
         # every keyword is checked here, before a model is loaded or a PyBullet client
         # opened, so a bad one costs nothing; the parts check theirs again for direct use
@@ -345,14 +345,14 @@ class ArmReachEnv(ArmTaskEnv):
             if classifier is not None or needs_classifier:
                 clf = make_classifier("pretrained" if classifier is None else classifier, the_arm)
 
-            if isinstance(goal_filter, GoalFilter):
+            if isinstance(goal_filter, GoalCheck):
                 gfilter = goal_filter
             elif goal_filter == "ik":
-                gfilter = IKGoalFilter(make_solver(goal_solver, the_arm, owned, "goal_solver", tol))
+                gfilter = IKGoalCheck(make_solver(goal_solver, the_arm, owned, "goal_solver", tol))
             elif goal_filter == "classifier":
-                gfilter = ClassifierGoalFilter(clf, exclude_near_singular)
+                gfilter = ClassifierGoalCheck(clf, exclude_near_singular)
             else:
-                gfilter = NoGoalFilter()
+                gfilter = NoGoalCheck()
 
             controller: Controller
             if control_type == "joints":
@@ -368,7 +368,9 @@ class ArmReachEnv(ArmTaskEnv):
                 )
 
             penalty = (
-                FeasibilityPenalty(clf, singularity_penalty) if singularity_penalty > 0 else None
+                FeasibilityPenaltyTerm(clf, singularity_penalty)
+                if singularity_penalty > 0
+                else None
             )
             task = ReachTask(
                 the_arm,

@@ -7,10 +7,10 @@ the orientation uniform (psi in (-pi, pi], or a uniform quaternion). Positions
 in that ball are nearly all reachable, but a random orientation at them often is
 not, so a goal filter decides which poses are kept:
 
-* :class:`NoGoalFilter` (``goal_filter="none"``): the first candidate.
-* :class:`IKGoalFilter` (``"ik"``, the baseline): candidates one at a time until the
+* :class:`NoGoalCheck` (``goal_filter="none"``): the first candidate.
+* :class:`IKGoalCheck` (``"ik"``, the baseline): candidates one at a time until the
   numerical solver reaches one; every candidate costs one counted call.
-* :class:`ClassifierGoalFilter` (``"classifier"``): the first of a batch of candidates
+* :class:`ClassifierGoalCheck` (``"classifier"``): the first of a batch of candidates
   the classifier calls reachable (optionally: and not near-singular); no IK calls.
 
 With ``goal_type="position"`` the desired goal is the position of that pose (the
@@ -108,7 +108,7 @@ def check_same_arm(part: Any, arm: Arm, what: str) -> None:
 
 
 # ------------------------------------------------------------------------ filters
-class GoalFilter(ABC):
+class GoalCheck(ABC):
     """Decides which candidate goal poses an env may use."""
 
     name: str = ""
@@ -123,7 +123,7 @@ class GoalFilter(ABC):
         return []
 
 
-class NoGoalFilter(GoalFilter):
+class NoGoalCheck(GoalCheck):
     """Keep every candidate."""
 
     name = "none"
@@ -132,7 +132,7 @@ class NoGoalFilter(GoalFilter):
         return np.ones(len(features), dtype=bool), None, 0
 
 
-class IKGoalFilter(GoalFilter):
+class IKGoalCheck(GoalCheck):
     """Keep a candidate when the numerical ``solver`` reaches it (the baseline filter).
 
     One candidate per call, so the calls counted are exactly what sampling a
@@ -158,7 +158,7 @@ class IKGoalFilter(GoalFilter):
         return [self.solver]
 
 
-class ClassifierGoalFilter(GoalFilter):
+class ClassifierGoalCheck(GoalCheck):
     """Keep a candidate the classifier calls reachable (class >= 1), or, with
     ``exclude_near_singular``, well conditioned (class >= 2).
 
@@ -183,7 +183,7 @@ class ClassifierGoalFilter(GoalFilter):
         return classes >= lowest, classes, numerical_calls(self.classifier) - before
 
 
-class FeasibilityPenalty:
+class FeasibilityPenaltyTerm:
     """Reward term: ``weight`` per step whose commanded target the classifier puts in
     ``classes`` (default: unreachable or near-singular).
 
@@ -231,10 +231,10 @@ class ReachTask:
         distance_threshold: success radius, metres.
         angle_threshold: success angle (pose goals), radians.
         goal_range: goal positions lie in a ball of ``goal_range * arm.reach``.
-        goal_filter: a :class:`GoalFilter`.
+        goal_filter: a :class:`GoalCheck`.
         max_goal_tries: candidates tried before the last one is taken anyway
             (``info["goal_accepted"]`` is then False).
-        penalty: an optional :class:`FeasibilityPenalty`.
+        penalty: an optional :class:`FeasibilityPenaltyTerm`.
 
     Raises:
         InvalidInputError: a threshold or ``goal_range`` that is not a finite number > 0, or
@@ -249,9 +249,9 @@ class ReachTask:
         distance_threshold: float = 0.02,
         angle_threshold: float = 0.1,
         goal_range: float = 0.9,
-        goal_filter: GoalFilter | None = None,
+        goal_filter: GoalCheck | None = None,
         max_goal_tries: int = 200,
-        penalty: FeasibilityPenalty | None = None,
+        penalty: FeasibilityPenaltyTerm | None = None,
     ) -> None:
         if goal_type not in ("position", "pose"):
             raise ValueError(f"goal_type must be 'position' or 'pose', got {goal_type!r}")
@@ -270,7 +270,7 @@ class ReachTask:
         self.distance_threshold = float(distance_threshold)
         self.angle_threshold = float(angle_threshold)
         self.goal_range = float(goal_range)
-        self.goal_filter = goal_filter if goal_filter is not None else NoGoalFilter()
+        self.goal_filter = goal_filter if goal_filter is not None else NoGoalCheck()
         self.max_goal_tries = int(max_goal_tries)
         self.penalty = penalty
         self.goal_dim = 3 if goal_type == "position" else arm.feature_dim

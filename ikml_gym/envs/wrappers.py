@@ -5,7 +5,7 @@ Each wrapper installs the same part the keyword arguments of
 in), on the :class:`~ikml_gym.envs.core.ArmTaskEnv` under it::
 
     env = gymnasium.make("ikml_gym/Reach6DOF-v0")
-    env = FeasibilityGoalFilter(env, classifier="pretrained", exclude_near_singular=True)
+    env = ClassifierGoalWrapper(env, classifier="pretrained", exclude_near_singular=True)
     env = FeasibilityPenaltyWrapper(env, weight=0.2)
 
 is the same env as ``gymnasium.make("ikml_gym/Reach6DOF-v0", goal_filter="classifier",
@@ -27,7 +27,7 @@ import numpy as np
 from .core import ArmTaskEnv
 from .reach import make_classifier, make_solver
 from .robot import IKPriorControl
-from .task import ClassifierGoalFilter, FeasibilityPenalty, GoalFilter, IKGoalFilter, NoGoalFilter
+from .task import ClassifierGoalCheck, FeasibilityPenaltyTerm, GoalCheck, IKGoalCheck, NoGoalCheck
 
 
 def _base(env: gym.Env) -> ArmTaskEnv:
@@ -70,7 +70,7 @@ class IKPriorWrapper(_PartWrapper):
 
 class GoalFilterWrapper(_PartWrapper):
     """Goal feasibility filter: ``"classifier"``, ``"ik"`` (numerical baseline), ``"none"`` or a
-    :class:`~ikml_gym.envs.task.GoalFilter`; same as the ``goal_filter`` keyword.
+    :class:`~ikml_gym.envs.task.GoalCheck`; same as the ``goal_filter`` keyword.
 
     Args:
         env: an ikml_gym env.
@@ -83,34 +83,34 @@ class GoalFilterWrapper(_PartWrapper):
     def __init__(
         self,
         env: gym.Env,
-        goal_filter: str | GoalFilter = "classifier",
+        goal_filter: str | GoalCheck = "classifier",
         classifier: Any = "pretrained",
         solver: Any = "pybullet",
         exclude_near_singular: bool = False,
     ) -> None:
         super().__init__(env)
         base = _base(env)
-        if isinstance(goal_filter, GoalFilter):
+        if isinstance(goal_filter, GoalCheck):
             part = goal_filter
         elif goal_filter == "classifier":
             clf = make_classifier(classifier, base.arm)
             base.classifier = clf
-            part = ClassifierGoalFilter(clf, exclude_near_singular)
+            part = ClassifierGoalCheck(clf, exclude_near_singular)
         elif goal_filter == "ik":
             owned: list[Any] = []
-            part = IKGoalFilter(make_solver(solver, base.arm, owned, "solver"))
+            part = IKGoalCheck(make_solver(solver, base.arm, owned, "solver"))
             for p in owned:
                 base.adopt(p)
         elif goal_filter == "none":
-            part = NoGoalFilter()
+            part = NoGoalCheck()
         else:
             raise ValueError(
-                f"goal_filter must be 'none', 'ik', 'classifier' or a GoalFilter, got {goal_filter!r}"
+                f"goal_filter must be 'none', 'ik', 'classifier' or a GoalCheck, got {goal_filter!r}"
             )
         base.set_goal_filter(part)
 
 
-class FeasibilityGoalFilter(GoalFilterWrapper):
+class ClassifierGoalWrapper(GoalFilterWrapper):
     """Keep only goals the classifier calls reachable (optionally: not near-singular)."""
 
     def __init__(
@@ -135,4 +135,4 @@ class FeasibilityPenaltyWrapper(_PartWrapper):
         clf = make_classifier(classifier, base.arm)
         if base.classifier is None:
             base.classifier = clf
-        base.set_penalty(FeasibilityPenalty(clf, weight))
+        base.set_penalty(FeasibilityPenaltyTerm(clf, weight))
