@@ -16,8 +16,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .._validation import whole_number
 from ..errors import InvalidInputError
+from .config import RENDER_MODES, check_render_options
 from .robot import ArmRobot, Controller, RobotState, features_and_kinv
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, predict_classes
@@ -43,7 +43,7 @@ class ArmTaskEnv(gym.Env):
         owned: objects with ``close()`` made for this env (IK solvers), closed with it.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 25}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 25}
 
     def __init__(
         self,
@@ -56,18 +56,17 @@ class ArmTaskEnv(gym.Env):
         render_height: int = 360,
         owned: list[Any] | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+        render_mode, render_width, render_height = check_render_options(
+            render_mode, render_width, render_height
+        )
         self.sim = sim
         self.robot = robot
         self.task = task
         self.arm = robot.arm
         self.classifier = classifier
         self.render_mode = render_mode
-        self.render_width = whole_number(render_width, "render_width", low=1)
-        self.render_height = whole_number(render_height, "render_height", low=1)
+        self.render_width = render_width
+        self.render_height = render_height
         self._owned = list(owned or [])
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / sim.dt)}
 

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
-from .._validation import real_number, whole_number
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
@@ -58,24 +57,6 @@ def task_ik_tolerance(distance_threshold: float) -> tuple[float, float]:
     return IK_TOLERANCE_FRACTION * float(distance_threshold), IK_TOLERANCE_ANGLE
 
 
-def check_ik_tolerance(value: Any) -> tuple[float, float]:
-    """``ik_tolerance`` as a ``(position m, orientation rad)`` pair of positive reals.
-
-    Raises:
-        InvalidInputError: not a pair, or an entry that is not a finite number > 0.
-    """
-    try:
-        pos, rot = value
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"ik_tolerance must be a (position m, orientation rad) pair, got {value!r}"
-        ) from exc
-    return (
-        real_number(pos, "ik_tolerance[0] (position, m)", low=0.0, low_open=True),
-        real_number(rot, "ik_tolerance[1] (orientation, rad)", low=0.0, low_open=True),
-    )
-
-
 def numerical_calls(part: Any) -> int:
     """Numerical IK calls a solver / filter has spent, polish steps included.
 
@@ -96,15 +77,6 @@ def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
     else:
         raise TypeError(f"{classifier!r} has neither predict() nor query()")
     return np.asarray(out).astype(np.int64).reshape(len(features))
-
-
-def check_same_arm(part: Any, arm: Arm, what: str) -> None:
-    """Raise if ``part`` (a solver or classifier) declares another arm than ``arm``."""
-    other = getattr(part, "arm", None)
-    if isinstance(other, Arm) and other.urdf_hash != arm.urdf_hash:
-        from ..errors import ArmMismatchError
-
-        raise ArmMismatchError(f"the {what} is for arm {other.name!r}, the env uses {arm.name!r}")
 
 
 # ------------------------------------------------------------------------ filters
@@ -236,9 +208,10 @@ class ReachTask:
             (``info["goal_accepted"]`` is then False).
         penalty: an optional :class:`FeasibilityPenaltyTerm`.
 
-    Raises:
-        InvalidInputError: a threshold or ``goal_range`` that is not a finite number > 0, or
-            ``max_goal_tries`` that is not an integer >= 1.
+    The arguments are taken as given: build them through
+    :class:`~ikml_gym.envs.config.ReachConfig` (what ``ArmReachEnv`` does), which
+    validates them (thresholds and ``goal_range`` finite and > 0, ``max_goal_tries`` an
+    integer >= 1, the two types among their choices).
     """
 
     def __init__(
@@ -253,17 +226,6 @@ class ReachTask:
         max_goal_tries: int = 200,
         penalty: FeasibilityPenaltyTerm | None = None,
     ) -> None:
-        if goal_type not in ("position", "pose"):
-            raise ValueError(f"goal_type must be 'position' or 'pose', got {goal_type!r}")
-        if reward_type not in ("sparse", "dense"):
-            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
-        for name, value in (
-            ("distance_threshold", distance_threshold),
-            ("angle_threshold", angle_threshold),
-            ("goal_range", goal_range),
-        ):
-            real_number(value, name, low=0.0, low_open=True)
-        max_goal_tries = whole_number(max_goal_tries, "max_goal_tries", low=1)
         self.arm = arm
         self.goal_type = goal_type
         self.reward_type = reward_type

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from .core import ArmTaskEnv
-from .reach import make_classifier, make_solver
+from .factories import make_classifier, make_solver
 from .robot import IKPriorControl
 from .task import ClassifierGoalCheck, FeasibilityPenaltyTerm, GoalCheck, IKGoalCheck, NoGoalCheck
 
