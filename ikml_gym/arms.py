@@ -432,6 +432,10 @@ class Arm:
     def task_jacobian(self, q: np.ndarray) -> np.ndarray:
         """Unitless task Jacobian: (N, 6, dof) pose7 or (N, 4, dof) pose4, position rows / reach."""
         t, jac = kin.chain_fk(self.chain, q, jacobian=True)
+        return self._task_jacobian_from(t, jac)
+
+    def _task_jacobian_from(self, t: np.ndarray, jac: np.ndarray) -> np.ndarray:
+        """:meth:`task_jacobian` from the ee transforms (N, 4, 4) and geometric Jacobians (N, 6, dof)."""
         lin = jac[:, :3] / self.reach
         if self.feature_kind == POSE4:
             psi_rate = kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])
@@ -448,6 +452,25 @@ class Arm:
             return np.zeros(0)
         k = kin.inverse_condition(self.task_jacobian(qb))
         return float(k[0]) if single else k
+
+    def features_and_kinv(self, q: object) -> tuple[np.ndarray, np.ndarray | float]:
+        """:meth:`fk_features` and :meth:`kinv` of the same joint angles from one FK pass.
+
+        Args:
+            q: joint angles (dof,) or (N, dof), radians.
+
+        Returns:
+            ``(features, kinv)``: (N, feature_dim) and (N,), or (feature_dim,) and a float
+            for a single configuration; equal to the two methods' results, at a fraction
+            of their combined cost (what an env computes at every step).
+        """
+        qb, single = self.check_q(q)
+        if len(qb) == 0:
+            return np.zeros((0, self.feature_dim)), np.zeros(0)
+        t, jac = kin.chain_fk(self.chain, qb, jacobian=True)
+        feats = self._features_from_matrix(t)
+        k = kin.inverse_condition(self._task_jacobian_from(t, jac))
+        return (feats[0], float(k[0])) if single else (feats, k)
 
 
 def _is_file(path: Path) -> bool:

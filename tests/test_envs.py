@@ -22,7 +22,6 @@ import ikml_gym
 from ikml_gym import ENV_IDS
 from ikml_gym.data import ReachabilityOracle
 from ikml_gym.envs.registration import ENTRY_POINT, MAX_EPISODE_STEPS
-from ikml_gym.envs.robot import features_and_kinv
 from ikml_gym.errors import InvalidInputError, ModelFileError
 from ikml_gym.labels import label_from_kinv
 from ikml_gym.solvers import AnalyticIK, HybridIK, PyBulletIK
@@ -343,15 +342,6 @@ def test_info_carries_calls_class_and_kinv(oracle4):
     assert info["kinv"] == pytest.approx(float(env.unwrapped.arm.kinv(env.unwrapped._state.q)))
     assert info["ik_calls"] == 0 and q.shape == (4,)
     env.close()
-
-
-@pytest.mark.parametrize("arm_name", ["arm4", "arm6"])
-def test_features_and_kinv_match_the_arm(arm_name):
-    arm = ikml_gym.load_arm(arm_name)
-    for q in arm.random_q(5, np.random.default_rng(0)):
-        feats, kinv = features_and_kinv(arm, q)
-        np.testing.assert_allclose(feats, arm.fk_features(q), atol=1e-12)
-        assert kinv == pytest.approx(arm.kinv(q), abs=1e-12)
 
 
 # --------------------------------------------------------------------- goal filters

@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 from ..errors import InvalidInputError
 from .config import RENDER_MODES, check_render_options
-from .robot import ArmRobot, Controller, RobotState, features_and_kinv
+from .robot import ArmRobot, Controller, RobotState
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, predict_classes
 
@@ -235,7 +235,7 @@ class ArmTaskEnv(gym.Env):
         if self.task.penalty is not None and self.task.penalty.weight > 0:
             target = cmd.target_features
             if target is None:
-                target = features_and_kinv(self.arm, cmd.q_target)[0]
+                target = self.arm.fk_features(cmd.q_target)
             penalty = self.task.penalty.flag(target)
         self._episode_calls += cmd.ik_calls
         self.ik_calls_total += cmd.ik_calls

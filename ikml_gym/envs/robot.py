@@ -56,22 +56,6 @@ def check_home(arm: Arm, home_q: object) -> np.ndarray:
     return q[0].copy()
 
 
-def features_and_kinv(arm: Arm, q: np.ndarray) -> tuple[np.ndarray, float]:
-    """Task features (feature_dim,) and kinv of one configuration (dof,), from one FK pass.
-
-    Equal to ``arm.fk_features(q)`` and ``arm.kinv(q)`` (a test checks it) at about
-    half their combined cost, which matters at every env step.
-    """
-    t, jac = kin.chain_fk(arm.chain, q[None, :], jacobian=True)
-    feats = arm._features_from_matrix(t)[0]
-    lin = jac[:, :3] / arm.reach
-    if arm.feature_kind == POSE4:
-        rows = [lin, kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])[:, None, :]]
-    else:
-        rows = [lin, jac[:, 3:]]
-    return feats, float(kin.inverse_condition(np.concatenate(rows, axis=1))[0])
-
-
 @dataclass
 class RobotState:
     """Measured state after a control step: joints (dof,) rad, rad/s; ee features; kinv."""
@@ -336,7 +320,7 @@ class ArmRobot:
 
     def state(self) -> RobotState:
         q, qdot = self.sim.joint_states(self.body, self.joints)
-        feats, kinv = features_and_kinv(self.arm, q)
+        feats, kinv = self.arm.features_and_kinv(q)
         return RobotState(q, qdot, feats, kinv)
 
     def get_state(self) -> dict[str, Any]:
