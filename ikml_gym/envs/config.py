@@ -26,6 +26,9 @@ GOAL_TYPES = ("position", "pose")
 REWARD_TYPES = ("sparse", "dense")
 GOAL_FILTERS = ("none", "ik", "classifier")
 RENDER_MODES = ("human", "rgb_array")
+#: default ``rgb_array`` image size, pixels
+RENDER_WIDTH = 480
+RENDER_HEIGHT = 360
 
 #: largest ``goal_range`` (fraction of the reach): goals beyond the reach are unreachable
 #: anyway, and the observation box grows with it

@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import InvalidInputError
-from .config import RENDER_MODES, check_render_options
+from .config import RENDER_HEIGHT, RENDER_MODES, RENDER_WIDTH, check_render_options
 from .robot import ArmRobot, Controller, RobotState
 from .sim import BulletSim
 from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, predict_classes
@@ -26,6 +26,10 @@ from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, p
 MAX_JOINT_SPEED = 50.0
 #: measured joint angles in the observation may exceed the limits by up to this, rad
 JOINT_MARGIN = 0.5
+#: camera of the images and of the GUI: distance (x reach), yaw and pitch (degrees)
+CAMERA_DISTANCE_FRACTION = 2.0
+CAMERA_YAW = 45.0
+CAMERA_PITCH = -25.0
 
 
 class ArmTaskEnv(gym.Env):
@@ -52,8 +56,8 @@ class ArmTaskEnv(gym.Env):
         task: ReachTask,
         classifier: Any = None,
         render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 360,
+        render_width: int = RENDER_WIDTH,
+        render_height: int = RENDER_HEIGHT,
         owned: list[Any] | None = None,
     ) -> None:
         render_mode, render_width, render_height = check_render_options(
@@ -347,7 +351,9 @@ class ArmTaskEnv(gym.Env):
                 self.render_width,
                 self.render_height,
                 target=self._camera_target(),
-                distance=2.0 * self.arm.reach,
+                distance=CAMERA_DISTANCE_FRACTION * self.arm.reach,
+                yaw=CAMERA_YAW,
+                pitch=CAMERA_PITCH,
             )
         if self.render_mode == "human":
             now = time.perf_counter()
@@ -359,6 +365,18 @@ class ArmTaskEnv(gym.Env):
 
     def _camera_target(self) -> np.ndarray:
         return self.arm.reach_center + np.array([0.0, 0.0, 0.3 * self.arm.reach])
+
+    def _aim_gui_camera(self) -> None:
+        """Point the GUI's camera (``render_mode="human"``) as the ``rgb_array`` images are framed."""
+        import pybullet
+
+        pybullet.resetDebugVisualizerCamera(
+            CAMERA_DISTANCE_FRACTION * self.arm.reach,
+            CAMERA_YAW,
+            CAMERA_PITCH,
+            self._camera_target().tolist(),
+            physicsClientId=self.sim.client,
+        )
 
     def close(self) -> None:
         """Disconnect the PyBullet client and close the solvers this env made (idempotent)."""

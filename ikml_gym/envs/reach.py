@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from ..arms import Arm
-from .config import ReachConfig
+from .config import RENDER_HEIGHT, RENDER_WIDTH, ReachConfig
 from .core import ArmTaskEnv
 from .factories import make_parts
-from .task import GoalCheck
+from .robot import JOINT_STEP, RESIDUAL_SCALE, ROT_STEP
+from .task import ANGLE_THRESHOLD, GOAL_RANGE, MAX_GOAL_TRIES, GoalCheck
 
 
 class ArmReachEnv(ArmTaskEnv):
@@ -108,6 +109,10 @@ class ArmReachEnv(ArmTaskEnv):
     arguments and restores its state (solver / classifier instances passed in must
     be picklable themselves; names always are).
 
+    The validated options, with the arm's defaults filled in (``distance_threshold``,
+    ``ik_tolerance``, ``ee_step``, ``home_q``), are ``env.unwrapped.config``
+    (a frozen :class:`~ikml_gym.envs.config.ReachConfig`).
+
     Version history:
         * v0: initial version.
 
@@ -165,20 +170,20 @@ class ArmReachEnv(ArmTaskEnv):
         exclude_near_singular: bool = False,
         singularity_penalty: float = 0.0,
         distance_threshold: float | None = None,
-        angle_threshold: float = 0.1,
+        angle_threshold: float = ANGLE_THRESHOLD,
         ik_tolerance: tuple[float, float] | None = None,
-        goal_range: float = 0.9,
-        max_goal_tries: int = 200,
+        goal_range: float = GOAL_RANGE,
+        max_goal_tries: int = MAX_GOAL_TRIES,
         home_q: Any = None,
-        joint_step: float = 0.1,
+        joint_step: float = JOINT_STEP,
         ee_step: float | None = None,
-        rot_step: float = 0.15,
-        residual_scale: float = 0.25,
+        rot_step: float = ROT_STEP,
+        residual_scale: float = RESIDUAL_SCALE,
         timestep: float = 1.0 / 500.0,
         n_substeps: int = 20,
         render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 360,
+        render_width: int = RENDER_WIDTH,
+        render_height: int = RENDER_HEIGHT,
     ) -> None:
         self._init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         #: the validated options (arm-dependent defaults resolved)
@@ -199,18 +204,6 @@ class ArmReachEnv(ArmTaskEnv):
         )
         if config.render_mode == "human":
             self._aim_gui_camera()
-
-    def _aim_gui_camera(self) -> None:
-        """Point the GUI's camera at the arm (as the ``rgb_array`` images are framed)."""
-        import pybullet
-
-        pybullet.resetDebugVisualizerCamera(
-            2.0 * self.arm.reach,
-            45.0,
-            -25.0,
-            self._camera_target().tolist(),
-            physicsClientId=self.sim.client,
-        )
 
     # ---------------------------------------------------------------- pickle
     def __getstate__(self) -> dict[str, Any]:

@@ -21,6 +21,12 @@ from ..errors import InvalidInputError
 from .sim import BulletSim
 from .task import numerical_calls
 
+#: default action scales: joint step (rad), ee rotation step (rad) and ik_prior residual
+#: (rad) per action unit
+JOINT_STEP = 0.1
+ROT_STEP = 0.15
+RESIDUAL_SCALE = 0.25
+
 #: default start configurations (radians) of the shipped arms: well conditioned, ee in front
 HOME_Q = {
     "arm4": (0.0, -0.3, 1.2, 0.9),
@@ -132,7 +138,7 @@ class JointControl(Controller):
 
     name = "joints"
 
-    def __init__(self, joint_step: float = 0.1) -> None:
+    def __init__(self, joint_step: float = JOINT_STEP) -> None:
         self.joint_step = float(joint_step)
 
     @property
@@ -161,7 +167,7 @@ class EEControl(Controller):
     name = "ee"
 
     def __init__(
-        self, solver: Any, ee_step: float, rot_step: float = 0.15, max_jump: float = 0.5
+        self, solver: Any, ee_step: float, rot_step: float = ROT_STEP, max_jump: float = 0.5
     ) -> None:
         self.solver = solver
         self.ee_step = float(ee_step)
@@ -218,7 +224,7 @@ class IKPriorControl(Controller):
 
     name = "ik_prior"
 
-    def __init__(self, prior: Any, residual_scale: float = 0.25) -> None:
+    def __init__(self, prior: Any, residual_scale: float = RESIDUAL_SCALE) -> None:
         self.prior = prior
         self.residual_scale = float(residual_scale)
         self.q_prior: np.ndarray | None = None

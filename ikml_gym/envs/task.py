@@ -34,6 +34,12 @@ from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
 
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
+#: default success angle of pose goals, radians
+ANGLE_THRESHOLD = 0.1
+#: default radius of the goal ball as a fraction of the arm's reach
+GOAL_RANGE = 0.9
+#: default number of candidates a goal check judges before the last one is taken anyway
+MAX_GOAL_TRIES = 200
 #: an IK answer the env's solvers accept is within this fraction of the success radius ...
 IK_TOLERANCE_FRACTION = 1.0 / 3.0
 #: ... and this many radians of the target orientation (3 degrees)
@@ -220,10 +226,10 @@ class ReachTask:
         goal_type: str = "position",
         reward_type: str = "sparse",
         distance_threshold: float = 0.02,
-        angle_threshold: float = 0.1,
-        goal_range: float = 0.9,
+        angle_threshold: float = ANGLE_THRESHOLD,
+        goal_range: float = GOAL_RANGE,
         goal_filter: GoalCheck | None = None,
-        max_goal_tries: int = 200,
+        max_goal_tries: int = MAX_GOAL_TRIES,
         penalty: FeasibilityPenaltyTerm | None = None,
     ) -> None:
         self.arm = arm

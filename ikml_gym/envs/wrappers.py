@@ -26,7 +26,7 @@ import numpy as np
 
 from .core import ArmTaskEnv
 from .factories import make_classifier, make_solver
-from .robot import IKPriorControl
+from .robot import RESIDUAL_SCALE, IKPriorControl
 from .task import ClassifierGoalCheck, FeasibilityPenaltyTerm, GoalCheck, IKGoalCheck, NoGoalCheck
 
 
@@ -57,7 +57,9 @@ class IKPriorWrapper(_PartWrapper):
         residual_scale: radians per unit action.
     """
 
-    def __init__(self, env: gym.Env, prior: Any = "learned", residual_scale: float = 0.25) -> None:
+    def __init__(
+        self, env: gym.Env, prior: Any = "learned", residual_scale: float = RESIDUAL_SCALE
+    ) -> None:
         super().__init__(env)
         base = _base(env)
         owned: list[Any] = []
