@@ -344,6 +344,40 @@ def test_info_carries_calls_class_and_kinv(oracle4):
     env.close()
 
 
+def test_env_config_holds_the_validated_options_with_the_arm_defaults():
+    import dataclasses
+
+    from ikml_gym.envs.reach import ArmReachEnv
+
+    env = ArmReachEnv(arm="arm6", control_type="ee")
+    try:
+        cfg, reach = env.config, env.arm.reach
+        assert cfg.arm is env.arm and cfg.control_type == "ee"
+        assert cfg.distance_threshold == pytest.approx(0.05 * reach)
+        assert cfg.ee_step == pytest.approx(0.06 * reach)
+        assert cfg.ik_tolerance == pytest.approx((cfg.distance_threshold / 3, np.deg2rad(3.0)))
+        np.testing.assert_array_equal(cfg.home_q, env.robot.home_q)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            cfg.goal_range = 2.0
+    finally:
+        env.close()
+
+
+def test_a_bad_keyword_fails_before_any_model_loads_or_client_opens(monkeypatch):
+    from ikml_gym.envs import factories
+    from ikml_gym.envs.reach import ArmReachEnv
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a part was built before the keywords were checked")
+
+    monkeypatch.setattr(factories, "make_classifier", forbidden)
+    monkeypatch.setattr(factories, "BulletSim", forbidden)
+    with pytest.raises(InvalidInputError, match="home_q"):
+        ArmReachEnv(goal_filter="classifier", home_q=[9.0] * 4)
+    with pytest.raises(InvalidInputError, match="render_height"):
+        ArmReachEnv(singularity_penalty=0.1, render_height=0)
+
+
 # --------------------------------------------------------------------- goal filters
 
 

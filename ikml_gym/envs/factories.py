@@ -100,18 +100,48 @@ def make_classifier(spec: Any, arm: Arm) -> Any:
     return spec
 
 
+def goal_check_of(
+    choice: str | GoalCheck,
+    arm: Arm,
+    owned: list[Any],
+    *,
+    classifier: Any = None,
+    solver: Any = "pybullet",
+    solver_name: str = "goal_solver",
+    exclude_near_singular: bool = False,
+    tol: tuple[float, float] | None = None,
+) -> GoalCheck:
+    """The goal check ``choice`` names: ``"none"``, ``"ik"`` (``solver`` made by
+    :func:`make_solver` with ``tol``; made solvers go to ``owned``), ``"classifier"``
+    (with the loaded ``classifier``), or a :class:`GoalCheck` as is.
+
+    Raises:
+        ValueError: another choice.
+    """
+    if isinstance(choice, GoalCheck):
+        return choice
+    if choice == "ik":
+        return IKGoalCheck(make_solver(solver, arm, owned, solver_name, tol))
+    if choice == "classifier":
+        return ClassifierGoalCheck(classifier, exclude_near_singular)
+    if choice == "none":
+        return NoGoalCheck()
+    raise ValueError(
+        f"goal_filter must be 'none', 'ik', 'classifier' or a GoalCheck, got {choice!r}"
+    )
+
+
 def make_goal_check(config: ReachConfig, classifier: Any, owned: list[Any]) -> GoalCheck:
     """The goal check of ``config.goal_filter`` (an IK solver it makes goes to ``owned``)."""
-    if isinstance(config.goal_filter, GoalCheck):
-        return config.goal_filter
-    if config.goal_filter == "ik":
-        solver = make_solver(
-            config.goal_solver, config.arm, owned, "goal_solver", config.ik_tolerance
-        )
-        return IKGoalCheck(solver)
-    if config.goal_filter == "classifier":
-        return ClassifierGoalCheck(classifier, config.exclude_near_singular)
-    return NoGoalCheck()
+    return goal_check_of(
+        config.goal_filter,
+        config.arm,
+        owned,
+        classifier=classifier,
+        solver=config.goal_solver,
+        exclude_near_singular=config.exclude_near_singular,
+        tol=config.ik_tolerance,
+    )
 
 
 def make_controller(config: ReachConfig, owned: list[Any]) -> Controller:

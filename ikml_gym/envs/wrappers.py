@@ -25,9 +25,9 @@ import gymnasium as gym
 import numpy as np
 
 from .core import ArmTaskEnv
-from .factories import make_classifier, make_solver
+from .factories import goal_check_of, make_classifier, make_solver
 from .robot import RESIDUAL_SCALE, IKPriorControl
-from .task import ClassifierGoalCheck, FeasibilityPenaltyTerm, GoalCheck, IKGoalCheck, NoGoalCheck
+from .task import FeasibilityPenaltyTerm, GoalCheck
 
 
 def _base(env: gym.Env) -> ArmTaskEnv:
@@ -92,23 +92,22 @@ class GoalFilterWrapper(_PartWrapper):
     ) -> None:
         super().__init__(env)
         base = _base(env)
-        if isinstance(goal_filter, GoalCheck):
-            part = goal_filter
-        elif goal_filter == "classifier":
+        clf = None
+        if not isinstance(goal_filter, GoalCheck) and goal_filter == "classifier":
             clf = make_classifier(classifier, base.arm)
             base.classifier = clf
-            part = ClassifierGoalCheck(clf, exclude_near_singular)
-        elif goal_filter == "ik":
-            owned: list[Any] = []
-            part = IKGoalCheck(make_solver(solver, base.arm, owned, "solver"))
-            for p in owned:
-                base.adopt(p)
-        elif goal_filter == "none":
-            part = NoGoalCheck()
-        else:
-            raise ValueError(
-                f"goal_filter must be 'none', 'ik', 'classifier' or a GoalCheck, got {goal_filter!r}"
-            )
+        owned: list[Any] = []
+        part = goal_check_of(
+            goal_filter,
+            base.arm,
+            owned,
+            classifier=clf,
+            solver=solver,
+            solver_name="solver",
+            exclude_near_singular=exclude_near_singular,
+        )
+        for p in owned:
+            base.adopt(p)
         base.set_goal_filter(part)
 
 
