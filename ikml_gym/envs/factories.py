@@ -49,8 +49,8 @@ def make_solver(
     own 1 mm / 1 degree) and are appended to ``owned`` (the env closes them);
     instances are used as given, with their own tolerances, and never closed by the env.
     """
-    from .. import solvers
     from ..learned.ik import load_ik
+    from ..solvers import DLSIK, AnalyticIK, HybridIK, PyBulletIK
 
     if not isinstance(spec, str):
         if not callable(getattr(spec, "solve", None)):
@@ -59,13 +59,13 @@ def make_solver(
         return spec
     tols = {} if tol is None else {"pos_tol": tol[0], "rot_tol": tol[1]}
     if spec == "pybullet":
-        solver = solvers.PyBulletIK(arm, **tols)
+        solver = PyBulletIK(arm, **tols)
         owned.append(solver)
         return solver
     if spec == "dls":
-        return solvers.DLSIK(arm, **tols)
+        return DLSIK(arm, **tols)
     if spec == "analytic":
-        return solvers.AnalyticIK(arm, **tols)
+        return AnalyticIK(arm, **tols)
     if spec == "learned":
         return load_ik(arm.name, arm=arm, **tols)
     if spec == "hybrid":
@@ -73,9 +73,9 @@ def make_solver(
         # yaw-pitch-...-pitch arms the learned IK handles (measured on Reach4DOFEE-v0:
         # 4.7% of the steps need the fallback with it, 16% without)
         learned = load_ik(arm.name, arm=arm, pitch_closure=True, **tols)
-        fallback = solvers.PyBulletIK(arm, **tols)
+        fallback = PyBulletIK(arm, **tols)
         owned.append(fallback)
-        return solvers.HybridIK(learned, fallback, tol=tol)
+        return HybridIK(learned, fallback, tol=tol)
     raise ValueError(
         f"{what} must be 'pybullet', 'dls', 'analytic', 'learned', 'hybrid' or a solver, got {spec!r}"
     )
