@@ -133,7 +133,7 @@ class ArmTaskEnv(gym.Env):
         return self.task.goal_filter
 
     def set_goal_filter(self, goal_filter: GoalCheck) -> None:
-        """Replace the goal filter (used by :class:`~ikml_gym.envs.wrappers.ClassifierGoalWrapper`)."""
+        """Replace the goal check (used by :class:`~ikml_gym.envs.wrappers.GoalFilterWrapper`)."""
         self.task.goal_filter = goal_filter
 
     def set_penalty(self, penalty: FeasibilityPenaltyTerm | None) -> None:
