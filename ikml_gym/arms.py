@@ -284,15 +284,21 @@ class Arm:
         return self.scale_unit(rng.random((n, self.dof)))
 
     @cached_property
-    def _full_turn(self) -> np.ndarray:
-        """(dof,) bool: revolute joints whose limits span a full turn (wrapped, not clipped)."""
+    def full_turn(self) -> np.ndarray:
+        """(dof,) bool: revolute joints whose limits span a full turn (wrapped, not clipped).
+
+        Read-only; a joint value of such a joint is wrapped into ``[lo, lo + 2 pi)``
+        instead of being clipped to its limits.
+        """
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        return (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        mask = (self.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        mask.flags.writeable = False
+        return mask
 
     def wrap_to_limits(self, q: np.ndarray) -> np.ndarray:
         """Bring (..., dof) joint values into the limits: wrap full-turn revolute joints, clip the rest."""
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        full = self._full_turn
+        full = self.full_turn
         if full.all():
             q = lo + np.mod(q - lo, 2 * np.pi)
         else:
@@ -451,6 +457,10 @@ class Arm:
     def task_jacobian(self, q: np.ndarray) -> np.ndarray:
         """Unitless task Jacobian: (N, 6, dof) pose7 or (N, 4, dof) pose4, position rows / reach."""
         t, jac = kin.chain_fk(self.chain, q, jacobian=True)
+        return self._task_jacobian_from(t, jac)
+
+    def _task_jacobian_from(self, t: np.ndarray, jac: np.ndarray) -> np.ndarray:
+        """:meth:`task_jacobian` from the ee transforms (N, 4, 4) and geometric Jacobians (N, 6, dof)."""
         lin = jac[:, :3] / self.reach
         if self.feature_kind == POSE4:
             psi_rate = kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])
@@ -467,6 +477,25 @@ class Arm:
             return np.zeros(0)
         k = kin.inverse_condition(self.task_jacobian(qb))
         return float(k[0]) if single else k
+
+    def features_and_kinv(self, q: object) -> tuple[np.ndarray, np.ndarray | float]:
+        """:meth:`fk_features` and :meth:`kinv` of the same joint angles from one FK pass.
+
+        Args:
+            q: joint angles (dof,) or (N, dof), radians.
+
+        Returns:
+            ``(features, kinv)``: (N, feature_dim) and (N,), or (feature_dim,) and a float
+            for a single configuration; equal to the two methods' results, at a fraction
+            of their combined cost (what an env computes at every step).
+        """
+        qb, single = self.check_q(q)
+        if len(qb) == 0:
+            return np.zeros((0, self.feature_dim)), np.zeros(0)
+        t, jac = kin.chain_fk(self.chain, qb, jacobian=True)
+        feats = self._features_from_matrix(t)
+        k = kin.inverse_condition(self._task_jacobian_from(t, jac))
+        return (feats[0], float(k[0])) if single else (feats, k)
 
 
 def _is_file(path: Path) -> bool:

@@ -48,6 +48,31 @@ def test_generic_urdf_loads(resolve_arm):
     assert xarm.dof == 6
 
 
+def test_full_turn_joints_wrap_and_the_rest_clip(arm4, resolve_arm):
+    # arm4's joints all span [-pi, pi]: wrapped; the KUKA's limits are narrower: clipped
+    assert arm4.full_turn.all()
+    kuka = resolve_arm("kuka_iiwa/model.urdf")
+    assert not kuka.full_turn.any()
+    with pytest.raises(ValueError):
+        arm4.full_turn[0] = False  # read-only: a shared mask
+    q = np.full(4, 3.5)
+    np.testing.assert_allclose(arm4.wrap_to_limits(q), 3.5 - 2 * np.pi)
+    np.testing.assert_allclose(kuka.wrap_to_limits(np.full(7, 10.0)), kuka.joint_limits[:, 1])
+
+
+@pytest.mark.parametrize("arm_name", ["arm4", "arm6"])
+def test_features_and_kinv_match_the_arm(arm_name):
+    arm = ikml_gym.load_arm(arm_name)
+    qs = arm.random_q(5, np.random.default_rng(0))
+    for q in qs:
+        feats, kinv = arm.features_and_kinv(q)
+        np.testing.assert_allclose(feats, arm.fk_features(q), atol=1e-12)
+        assert kinv == pytest.approx(arm.kinv(q), abs=1e-12)
+    feats, kinv = arm.features_and_kinv(qs)
+    np.testing.assert_array_equal(feats, arm.fk_features(qs))
+    np.testing.assert_array_equal(kinv, arm.kinv(qs))
+
+
 def test_panda_needs_an_ee_link(pybullet_data_path):
     path = pybullet_data_path / "franka_panda" / "panda.urdf"
     with pytest.raises(URDFError, match="pass ee_link"):

@@ -22,7 +22,6 @@ import ikml_gym
 from ikml_gym import ENV_IDS
 from ikml_gym.data import ReachabilityOracle
 from ikml_gym.envs.registration import ENTRY_POINT, MAX_EPISODE_STEPS
-from ikml_gym.envs.robot import features_and_kinv
 from ikml_gym.errors import InvalidInputError, ModelFileError
 from ikml_gym.labels import label_from_kinv
 from ikml_gym.solvers import AnalyticIK, HybridIK, PyBulletIK
@@ -345,13 +344,38 @@ def test_info_carries_calls_class_and_kinv(oracle4):
     env.close()
 
 
-@pytest.mark.parametrize("arm_name", ["arm4", "arm6"])
-def test_features_and_kinv_match_the_arm(arm_name):
-    arm = ikml_gym.load_arm(arm_name)
-    for q in arm.random_q(5, np.random.default_rng(0)):
-        feats, kinv = features_and_kinv(arm, q)
-        np.testing.assert_allclose(feats, arm.fk_features(q), atol=1e-12)
-        assert kinv == pytest.approx(arm.kinv(q), abs=1e-12)
+def test_env_config_holds_the_validated_options_with_the_arm_defaults():
+    import dataclasses
+
+    from ikml_gym.envs.reach import ArmReachEnv
+
+    env = ArmReachEnv(arm="arm6", control_type="ee")
+    try:
+        cfg, reach = env.config, env.arm.reach
+        assert cfg.arm is env.arm and cfg.control_type == "ee"
+        assert cfg.distance_threshold == pytest.approx(0.05 * reach)
+        assert cfg.ee_step == pytest.approx(0.06 * reach)
+        assert cfg.ik_tolerance == pytest.approx((cfg.distance_threshold / 3, np.deg2rad(3.0)))
+        np.testing.assert_array_equal(cfg.home_q, env.robot.home_q)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            cfg.goal_range = 2.0
+    finally:
+        env.close()
+
+
+def test_a_bad_keyword_fails_before_any_model_loads_or_client_opens(monkeypatch):
+    from ikml_gym.envs import factories
+    from ikml_gym.envs.reach import ArmReachEnv
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a part was built before the keywords were checked")
+
+    monkeypatch.setattr(factories, "make_classifier", forbidden)
+    monkeypatch.setattr(factories, "BulletSim", forbidden)
+    with pytest.raises(InvalidInputError, match="home_q"):
+        ArmReachEnv(goal_filter="classifier", home_q=[9.0] * 4)
+    with pytest.raises(InvalidInputError, match="render_height"):
+        ArmReachEnv(singularity_penalty=0.1, render_height=0)
 
 
 # --------------------------------------------------------------------- goal filters
@@ -539,7 +563,7 @@ def test_ikprior_default_is_the_pretrained_learned_ik():
 
 def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
     from ikml_gym.envs.wrappers import (
-        FeasibilityGoalFilter,
+        ClassifierGoalWrapper,
         FeasibilityPenaltyWrapper,
         IKPriorWrapper,
     )
@@ -554,7 +578,7 @@ def test_wrappers_equal_the_keyword_arguments(oracle4, arm4):
     )
     wrapped = make("ikml_gym/Reach4DOF-v0")
     wrapped = IKPriorWrapper(wrapped, prior=AnalyticIK(arm4))
-    wrapped = FeasibilityGoalFilter(wrapped, classifier=oracle4)
+    wrapped = ClassifierGoalWrapper(wrapped, classifier=oracle4)
     wrapped = FeasibilityPenaltyWrapper(wrapped, weight=0.3, classifier=oracle4)
     assert wrapped.action_space == kw.action_space
     assert wrapped.observation_space == kw.observation_space

@@ -7,8 +7,10 @@ first use, so importing the package stays light::
     env = gymnasium.make("ikml_gym/Reach4DOF-v0")
 
 Parts: :mod:`.sim` (PyBullet client), :mod:`.robot` (arm + controllers),
-:mod:`.task` (goals, filters, reward), :mod:`.core` (``ArmTaskEnv``),
-:mod:`.reach` (``ArmReachEnv``), :mod:`.wrappers` (the plug-ins as wrappers).
+:mod:`.task` (goals, goal checks, reward), :mod:`.core` (``ArmTaskEnv``),
+:mod:`.config` (``ReachConfig``: the keywords, validated once), :mod:`.factories`
+(the parts from a ``ReachConfig``), :mod:`.reach` (``ArmReachEnv``),
+:mod:`.wrappers` (the plug-ins as wrappers).
 """
 
 from __future__ import annotations

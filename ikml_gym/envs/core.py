@@ -16,17 +16,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .._validation import whole_number
 from ..errors import InvalidInputError
 from ..solvers.base import reseed, seeded_solvers
-from .robot import ArmRobot, Controller, RobotState, features_and_kinv
+from .config import RENDER_HEIGHT, RENDER_MODES, RENDER_WIDTH, check_render_options
+from .robot import ArmRobot, Controller, RobotState
 from .sim import BulletSim
-from .task import UNKNOWN_CLASS, FeasibilityPenalty, GoalFilter, ReachTask, predict_classes
+from .task import UNKNOWN_CLASS, FeasibilityPenaltyTerm, GoalCheck, ReachTask, predict_classes
 
 #: joint speeds in the observation are clipped to this, rad/s
 MAX_JOINT_SPEED = 50.0
 #: measured joint angles in the observation may exceed the limits by up to this, rad
 JOINT_MARGIN = 0.5
+#: camera of the images and of the GUI: distance (x reach), yaw and pitch (degrees)
+CAMERA_DISTANCE_FRACTION = 2.0
+CAMERA_YAW = 45.0
+CAMERA_PITCH = -25.0
 
 
 class ArmTaskEnv(gym.Env):
@@ -44,7 +48,7 @@ class ArmTaskEnv(gym.Env):
         owned: objects with ``close()`` made for this env (IK solvers), closed with it.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 25}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 25}
 
     def __init__(
         self,
@@ -53,22 +57,21 @@ class ArmTaskEnv(gym.Env):
         task: ReachTask,
         classifier: Any = None,
         render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 360,
+        render_width: int = RENDER_WIDTH,
+        render_height: int = RENDER_HEIGHT,
         owned: list[Any] | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
+        render_mode, render_width, render_height = check_render_options(
+            render_mode, render_width, render_height
+        )
         self.sim = sim
         self.robot = robot
         self.task = task
         self.arm = robot.arm
         self.classifier = classifier
         self.render_mode = render_mode
-        self.render_width = whole_number(render_width, "render_width", low=1)
-        self.render_height = whole_number(render_height, "render_height", low=1)
+        self.render_width = render_width
+        self.render_height = render_height
         self._owned = list(owned or [])
         self.metadata = {**type(self).metadata, "render_fps": round(1.0 / sim.dt)}
 
@@ -127,15 +130,15 @@ class ArmTaskEnv(gym.Env):
         self._owned.append(part)
 
     @property
-    def goal_filter(self) -> GoalFilter:
+    def goal_filter(self) -> GoalCheck:
         return self.task.goal_filter
 
-    def set_goal_filter(self, goal_filter: GoalFilter) -> None:
-        """Replace the goal filter (used by :class:`~ikml_gym.envs.wrappers.FeasibilityGoalFilter`)."""
+    def set_goal_filter(self, goal_filter: GoalCheck) -> None:
+        """Replace the goal check (used by :class:`~ikml_gym.envs.wrappers.GoalFilterWrapper`)."""
         self.task.goal_filter = goal_filter
 
-    def set_penalty(self, penalty: FeasibilityPenalty | None) -> None:
-        """Replace the feasibility penalty (used by :class:`~ikml_gym.envs.wrappers.FeasibilityPenalty`)."""
+    def set_penalty(self, penalty: FeasibilityPenaltyTerm | None) -> None:
+        """Replace the feasibility penalty (used by :class:`~ikml_gym.envs.wrappers.FeasibilityPenaltyWrapper`)."""
         self.task.penalty = penalty
 
     def _solvers(self) -> list[Any]:
@@ -237,7 +240,7 @@ class ArmTaskEnv(gym.Env):
         if self.task.penalty is not None and self.task.penalty.weight > 0:
             target = cmd.target_features
             if target is None:
-                target = features_and_kinv(self.arm, cmd.q_target)[0]
+                target = self.arm.fk_features(cmd.q_target)
             penalty = self.task.penalty.flag(target)
         self._episode_calls += cmd.ik_calls
         self.ik_calls_total += cmd.ik_calls
@@ -349,7 +352,9 @@ class ArmTaskEnv(gym.Env):
                 self.render_width,
                 self.render_height,
                 target=self._camera_target(),
-                distance=2.0 * self.arm.reach,
+                distance=CAMERA_DISTANCE_FRACTION * self.arm.reach,
+                yaw=CAMERA_YAW,
+                pitch=CAMERA_PITCH,
             )
         if self.render_mode == "human":
             now = time.perf_counter()
@@ -361,6 +366,18 @@ class ArmTaskEnv(gym.Env):
 
     def _camera_target(self) -> np.ndarray:
         return self.arm.reach_center + np.array([0.0, 0.0, 0.3 * self.arm.reach])
+
+    def _aim_gui_camera(self) -> None:
+        """Point the GUI's camera (``render_mode="human"``) as the ``rgb_array`` images are framed."""
+        import pybullet
+
+        pybullet.resetDebugVisualizerCamera(
+            CAMERA_DISTANCE_FRACTION * self.arm.reach,
+            CAMERA_YAW,
+            CAMERA_PITCH,
+            self._camera_target().tolist(),
+            physicsClientId=self.sim.client,
+        )
 
     def close(self) -> None:
         """Disconnect the PyBullet client and close the solvers this env made (idempotent)."""

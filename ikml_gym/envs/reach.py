@@ -5,127 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._validation import real_number, whole_number
-from ..arms import Arm, load_arm
+from ..arms import Arm
 from ..solvers.base import seeded_solvers
+from .config import RENDER_HEIGHT, RENDER_WIDTH, ReachConfig
 from .core import ArmTaskEnv
-from .robot import ArmRobot, Controller, EEControl, IKPriorControl, JointControl
-from .sim import BulletSim
-from .task import (
-    ClassifierGoalFilter,
-    FeasibilityPenalty,
-    GoalFilter,
-    IKGoalFilter,
-    NoGoalFilter,
-    ReachTask,
-    check_ik_tolerance,
-    check_same_arm,
-    default_distance_threshold,
-    task_ik_tolerance,
-)
-
-CONTROL_TYPES = ("joints", "ee", "ik_prior")
-GOAL_TYPES = ("position", "pose")
-REWARD_TYPES = ("sparse", "dense")
-GOAL_FILTERS = ("none", "ik", "classifier")
-
-#: largest ``goal_range`` (fraction of the reach): goals beyond the reach are unreachable
-#: anyway, and the observation box grows with it
-MAX_GOAL_RANGE = 10.0
-#: largest ``ee_step`` (metres per action unit); the ee target stays inside the position bound
-MAX_EE_STEP = 1e3
-#: largest physics step (s): PyBullet's solver diverges to NaN joint states for huge steps
-MAX_TIMESTEP = 1.0
-#: most physics steps per control step (each ``step`` would otherwise run unboundedly long)
-MAX_SUBSTEPS = 100_000
-
-_ARMS: dict[str, Arm] = {}
-
-
-def _arm(spec: str | Path | Arm) -> Arm:
-    """An Arm from a name/path (shipped arms cached per process: they are read-only)."""
-    if isinstance(spec, Arm):
-        return spec
-    key = str(spec)
-    if key in ("arm4", "arm6"):
-        if key not in _ARMS:
-            _ARMS[key] = load_arm(key)
-        return _ARMS[key]
-    return load_arm(spec)
-
-
-def make_solver(
-    spec: Any,
-    arm: Arm,
-    owned: list[Any],
-    what: str = "ik_solver",
-    tol: tuple[float, float] | None = None,
-) -> Any:
-    """An IK solver from a name or an instance.
-
-    Names: ``"pybullet"`` (:class:`~ikml_gym.solvers.PyBulletIK`, the baseline),
-    ``"dls"``, ``"analytic"``, ``"learned"`` (the shipped learned IK of the arm),
-    ``"hybrid"`` (``HybridIK``: that learned IK with pitch closure, FK-checked, and
-    ``PyBulletIK`` where the check fails). Solvers made here accept
-    answers within ``tol`` ``(position m, orientation rad)`` (default: the solvers'
-    own 1 mm / 1 degree) and are appended to ``owned`` (the env closes them);
-    instances are used as given, with their own tolerances, and never closed by the env.
-    """
-    from .. import solvers
-    from ..learned.ik import load_ik
-
-    if not isinstance(spec, str):
-        if not callable(getattr(spec, "solve", None)):
-            raise TypeError(f"{what} must be a solver name or an object with solve(), got {spec!r}")
-        check_same_arm(spec, arm, what)
-        return spec
-    tols = {} if tol is None else {"pos_tol": tol[0], "rot_tol": tol[1]}
-    if spec == "pybullet":
-        solver = solvers.PyBulletIK(arm, **tols)
-        owned.append(solver)
-        return solver
-    if spec == "dls":
-        return solvers.DLSIK(arm, **tols)
-    if spec == "analytic":
-        return solvers.AnalyticIK(arm, **tols)
-    if spec == "learned":
-        return load_ik(arm.name, arm=arm, **tols)
-    if spec == "hybrid":
-        # pitch closure: the last joint from the target pitch, exact algebra for the
-        # yaw-pitch-...-pitch arms the learned IK handles (measured on Reach4DOFEE-v0:
-        # 4.7% of the steps need the fallback with it, 16% without)
-        learned = load_ik(arm.name, arm=arm, pitch_closure=True, **tols)
-        fallback = solvers.PyBulletIK(arm, **tols)
-        owned.append(fallback)
-        return solvers.HybridIK(learned, fallback, tol=tol)
-    raise ValueError(
-        f"{what} must be 'pybullet', 'dls', 'analytic', 'learned', 'hybrid' or a solver, got {spec!r}"
-    )
-
-
-def make_classifier(spec: Any, arm: Arm) -> Any:
-    """``"pretrained"`` -> ``ikml_gym.load_classifier(arm.name)``; a classifier (``predict``) or a
-    ``FeasibilityFilter`` (``query``) as is."""
-    if isinstance(spec, str):
-        if spec != "pretrained":
-            raise ValueError(
-                f"classifier must be 'pretrained' or an object with predict(), got {spec!r}"
-            )
-        from .. import load_classifier
-
-        spec = load_classifier(arm.name)
-    if not (callable(getattr(spec, "predict", None)) or callable(getattr(spec, "query", None))):
-        raise TypeError(
-            f"classifier must have predict(features) -> classes (or be a FeasibilityFilter), got {spec!r}"
-        )
-    check_same_arm(spec, arm, "classifier")
-    return spec
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
+from .factories import make_parts
+from .robot import JOINT_STEP, RESIDUAL_SCALE, ROT_STEP
+from .task import ANGLE_THRESHOLD, GOAL_RANGE, MAX_GOAL_TRIES, GoalCheck
 
 
 class ArmReachEnv(ArmTaskEnv):
@@ -222,6 +108,10 @@ class ArmReachEnv(ArmTaskEnv):
     arguments and restores its state (solver / classifier instances passed in must
     be picklable themselves; names always are).
 
+    The validated options, with the arm's defaults filled in (``distance_threshold``,
+    ``ik_tolerance``, ``ee_step``, ``home_q``), are ``env.unwrapped.config``
+    (a frozen :class:`~ikml_gym.envs.config.ReachConfig`).
+
     Version history:
         * v0: initial version.
 
@@ -231,7 +121,7 @@ class ArmReachEnv(ArmTaskEnv):
         goal_type: ``"position"`` or ``"pose"``.
         reward_type: ``"sparse"`` or ``"dense"``.
         goal_filter: ``"none"``, ``"ik"``, ``"classifier"`` or a
-            :class:`~ikml_gym.envs.task.GoalFilter`.
+            :class:`~ikml_gym.envs.task.GoalCheck`.
         ik_solver: solver of ``ee`` control (name or instance), default ``"pybullet"``.
         ik_prior: prior of ``ik_prior`` control (name or instance), default ``"learned"``.
         goal_solver: numerical solver of ``goal_filter="ik"``, default ``"pybullet"``.
@@ -271,7 +161,7 @@ class ArmReachEnv(ArmTaskEnv):
         control_type: str = "joints",
         goal_type: str = "position",
         reward_type: str = "sparse",
-        goal_filter: str | GoalFilter = "none",
+        goal_filter: str | GoalCheck = "none",
         ik_solver: Any = "pybullet",
         ik_prior: Any = "learned",
         goal_solver: Any = "pybullet",
@@ -279,135 +169,40 @@ class ArmReachEnv(ArmTaskEnv):
         exclude_near_singular: bool = False,
         singularity_penalty: float = 0.0,
         distance_threshold: float | None = None,
-        angle_threshold: float = 0.1,
+        angle_threshold: float = ANGLE_THRESHOLD,
         ik_tolerance: tuple[float, float] | None = None,
-        goal_range: float = 0.9,
-        max_goal_tries: int = 200,
+        goal_range: float = GOAL_RANGE,
+        max_goal_tries: int = MAX_GOAL_TRIES,
         home_q: Any = None,
-        joint_step: float = 0.1,
+        joint_step: float = JOINT_STEP,
         ee_step: float | None = None,
-        rot_step: float = 0.15,
-        residual_scale: float = 0.25,
+        rot_step: float = ROT_STEP,
+        residual_scale: float = RESIDUAL_SCALE,
         timestep: float = 1.0 / 500.0,
         n_substeps: int = 20,
         render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 360,
+        render_width: int = RENDER_WIDTH,
+        render_height: int = RENDER_HEIGHT,
     ) -> None:
         self._init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        the_arm = _arm(arm)
-        _choice("control_type", control_type, CONTROL_TYPES)
-        _choice("goal_type", goal_type, GOAL_TYPES)
-        _choice("reward_type", reward_type, REWARD_TYPES)
-        if not isinstance(goal_filter, GoalFilter):
-            _choice("goal_filter", goal_filter, GOAL_FILTERS)
-        # every keyword is checked here, before a model is loaded or a PyBullet client
-        # opened, so a bad one costs nothing; the parts check theirs again for direct use
-        singularity_penalty = real_number(singularity_penalty, "singularity_penalty", low=0.0)
-        distance_threshold = (
-            default_distance_threshold(the_arm)
-            if distance_threshold is None
-            else real_number(distance_threshold, "distance_threshold", low=0.0, low_open=True)
-        )
-        tol = (
-            task_ik_tolerance(distance_threshold)
-            if ik_tolerance is None
-            else check_ik_tolerance(ik_tolerance)
-        )
-        angle_threshold = real_number(angle_threshold, "angle_threshold", low=0.0, low_open=True)
-        goal_range = real_number(
-            goal_range, "goal_range", low=0.0, low_open=True, high=MAX_GOAL_RANGE
-        )
-        max_goal_tries = whole_number(max_goal_tries, "max_goal_tries", low=1)
-        joint_step = real_number(joint_step, "joint_step", low=0.0, low_open=True)
-        if ee_step is not None:
-            ee_step = real_number(ee_step, "ee_step", low=0.0, low_open=True, high=MAX_EE_STEP)
-        rot_step = real_number(rot_step, "rot_step", low=0.0, low_open=True)
-        residual_scale = real_number(residual_scale, "residual_scale", low=0.0)
-        timestep = real_number(timestep, "timestep", low=0.0, low_open=True, high=MAX_TIMESTEP)
-        n_substeps = whole_number(n_substeps, "n_substeps", low=1, high=MAX_SUBSTEPS)
-        render_width = whole_number(render_width, "render_width", low=1)
-        render_height = whole_number(render_height, "render_height", low=1)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
-            )
-        self.control_type = control_type
-        self.goal_type = goal_type
-        self.reward_type = reward_type
-
-        owned: list[Any] = []
-        sim = None
-        try:
-            needs_classifier = goal_filter == "classifier" or singularity_penalty > 0
-            clf = None
-            if classifier is not None or needs_classifier:
-                clf = make_classifier("pretrained" if classifier is None else classifier, the_arm)
-
-            if isinstance(goal_filter, GoalFilter):
-                gfilter = goal_filter
-            elif goal_filter == "ik":
-                gfilter = IKGoalFilter(make_solver(goal_solver, the_arm, owned, "goal_solver", tol))
-            elif goal_filter == "classifier":
-                gfilter = ClassifierGoalFilter(clf, exclude_near_singular)
-            else:
-                gfilter = NoGoalFilter()
-
-            controller: Controller
-            if control_type == "joints":
-                controller = JointControl(joint_step)
-            elif control_type == "ee":
-                step = 0.06 * the_arm.reach if ee_step is None else ee_step
-                controller = EEControl(
-                    make_solver(ik_solver, the_arm, owned, "ik_solver", tol), step, rot_step
-                )
-            else:
-                controller = IKPriorControl(
-                    make_solver(ik_prior, the_arm, owned, "ik_prior", tol), residual_scale
-                )
-
-            penalty = (
-                FeasibilityPenalty(clf, singularity_penalty) if singularity_penalty > 0 else None
-            )
-            task = ReachTask(
-                the_arm,
-                goal_type=goal_type,
-                reward_type=reward_type,
-                distance_threshold=distance_threshold,
-                angle_threshold=angle_threshold,
-                goal_range=goal_range,
-                goal_filter=gfilter,
-                max_goal_tries=max_goal_tries,
-                penalty=penalty,
-            )
-            sim = BulletSim(render_mode=render_mode, timestep=timestep, n_substeps=n_substeps)
-            robot = ArmRobot(sim, the_arm, controller, goal_type=goal_type, home_q=home_q)
-        except BaseException:
-            for part in owned:
-                part.close()
-            if sim is not None:
-                sim.close()
-            raise
+        #: the validated options (arm-dependent defaults resolved)
+        self.config = config = ReachConfig.from_keywords(self._init_kwargs)
+        self.control_type = config.control_type
+        self.goal_type = config.goal_type
+        self.reward_type = config.reward_type
+        parts = make_parts(config)
         super().__init__(
-            sim,
-            robot,
-            task,
-            classifier=clf,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
-            owned=owned,
+            parts.sim,
+            parts.robot,
+            parts.task,
+            classifier=parts.classifier,
+            render_mode=config.render_mode,
+            render_width=config.render_width,
+            render_height=config.render_height,
+            owned=parts.owned,
         )
-        if render_mode == "human":
-            import pybullet
-
-            pybullet.resetDebugVisualizerCamera(
-                2.0 * the_arm.reach,
-                45.0,
-                -25.0,
-                self._camera_target().tolist(),
-                physicsClientId=sim.client,
-            )
+        if config.render_mode == "human":
+            self._aim_gui_camera()
 
     # ---------------------------------------------------------------- pickle
     def __getstate__(self) -> dict[str, Any]:

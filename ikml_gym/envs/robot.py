@@ -22,6 +22,12 @@ from ..errors import InvalidInputError
 from ..solvers.base import total_calls
 from .sim import BulletSim
 
+#: default action scales: joint step (rad), ee rotation step (rad) and ik_prior residual
+#: (rad) per action unit
+JOINT_STEP = 0.1
+ROT_STEP = 0.15
+RESIDUAL_SCALE = 0.25
+
 #: default start configurations (radians) of the shipped arms: well conditioned, ee in front
 HOME_Q = {
     "arm4": (0.0, -0.3, 1.2, 0.9),
@@ -55,22 +61,6 @@ def check_home(arm: Arm, home_q: object) -> np.ndarray:
             f"({q[0].tolist()} vs limits {lim.tolist()})"
         )
     return q[0].copy()
-
-
-def features_and_kinv(arm: Arm, q: np.ndarray) -> tuple[np.ndarray, float]:
-    """Task features (feature_dim,) and kinv of one configuration (dof,), from one FK pass.
-
-    Equal to ``arm.fk_features(q)`` and ``arm.kinv(q)`` (a test checks it) at about
-    half their combined cost, which matters at every env step.
-    """
-    t, jac = kin.chain_fk(arm.chain, q[None, :], jacobian=True)
-    feats = arm._features_from_matrix(t)[0]
-    lin = jac[:, :3] / arm.reach
-    if arm.feature_kind == POSE4:
-        rows = [lin, kin.tool_pitch_rate(t[:, :3, :3], jac[:, 3:])[:, None, :]]
-    else:
-        rows = [lin, jac[:, 3:]]
-    return feats, float(kin.inverse_condition(np.concatenate(rows, axis=1))[0])
 
 
 @dataclass
@@ -150,7 +140,7 @@ class JointControl(Controller):
 
     name = "joints"
 
-    def __init__(self, joint_step: float = 0.1) -> None:
+    def __init__(self, joint_step: float = JOINT_STEP) -> None:
         self.joint_step = float(joint_step)
 
     @property
@@ -179,7 +169,7 @@ class EEControl(Controller):
     name = "ee"
 
     def __init__(
-        self, solver: Any, ee_step: float, rot_step: float = 0.15, max_jump: float = 0.5
+        self, solver: Any, ee_step: float, rot_step: float = ROT_STEP, max_jump: float = 0.5
     ) -> None:
         self.solver = solver
         self.ee_step = float(ee_step)
@@ -236,7 +226,7 @@ class IKPriorControl(Controller):
 
     name = "ik_prior"
 
-    def __init__(self, prior: Any, residual_scale: float = 0.25) -> None:
+    def __init__(self, prior: Any, residual_scale: float = RESIDUAL_SCALE) -> None:
         self.prior = prior
         self.residual_scale = float(residual_scale)
         self.q_prior: np.ndarray | None = None
@@ -335,7 +325,7 @@ class ArmRobot:
 
     def state(self) -> RobotState:
         q, qdot = self.sim.joint_states(self.body, self.joints)
-        feats, kinv = features_and_kinv(self.arm, q)
+        feats, kinv = self.arm.features_and_kinv(q)
         return RobotState(q, qdot, feats, kinv)
 
     def get_state(self) -> dict[str, Any]:

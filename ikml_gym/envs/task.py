@@ -7,10 +7,10 @@ the orientation uniform (psi in (-pi, pi], or a uniform quaternion). Positions
 in that ball are nearly all reachable, but a random orientation at them often is
 not, so a goal filter decides which poses are kept:
 
-* :class:`NoGoalFilter` (``goal_filter="none"``): the first candidate.
-* :class:`IKGoalFilter` (``"ik"``, the baseline): candidates one at a time until the
+* :class:`NoGoalCheck` (``goal_filter="none"``): the first candidate.
+* :class:`IKGoalCheck` (``"ik"``, the baseline): candidates one at a time until the
   numerical solver reaches one; every candidate costs one counted call.
-* :class:`ClassifierGoalFilter` (``"classifier"``): the first of a batch of candidates
+* :class:`ClassifierGoalCheck` (``"classifier"``): the first of a batch of candidates
   the classifier calls reachable (optionally: and not near-singular); no IK calls.
 
 With ``goal_type="position"`` the desired goal is the position of that pose (the
@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
-from .._validation import real_number, whole_number
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
@@ -36,6 +35,12 @@ from ..solvers.base import total_calls
 
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
+#: default success angle of pose goals, radians
+ANGLE_THRESHOLD = 0.1
+#: default radius of the goal ball as a fraction of the arm's reach
+GOAL_RANGE = 0.9
+#: default number of candidates a goal check judges before the last one is taken anyway
+MAX_GOAL_TRIES = 200
 #: an IK answer the env's solvers accept is within this fraction of the success radius ...
 IK_TOLERANCE_FRACTION = 1.0 / 3.0
 #: ... and this many radians of the target orientation (3 degrees)
@@ -59,22 +64,6 @@ def task_ik_tolerance(distance_threshold: float) -> tuple[float, float]:
     return IK_TOLERANCE_FRACTION * float(distance_threshold), IK_TOLERANCE_ANGLE
 
 
-def check_ik_tolerance(value: Any) -> tuple[float, float]:
-    """``ik_tolerance`` as a ``(position m, orientation rad)`` pair of positive reals.
-
-    Raises:
-        InvalidInputError: not a pair, or an entry that is not a finite number > 0.
-    """
-    try:
-        pos, rot = value
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"ik_tolerance must be a (position m, orientation rad) pair, got {value!r}"
-        ) from exc
-    return (
-        real_number(pos, "ik_tolerance[0] (position, m)", low=0.0, low_open=True),
-        real_number(rot, "ik_tolerance[1] (orientation, rad)", low=0.0, low_open=True),
-    )
 
 
 def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
@@ -89,17 +78,8 @@ def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
     return np.asarray(out).astype(np.int64).reshape(len(features))
 
 
-def check_same_arm(part: Any, arm: Arm, what: str) -> None:
-    """Raise if ``part`` (a solver or classifier) declares another arm than ``arm``."""
-    other = getattr(part, "arm", None)
-    if isinstance(other, Arm) and other.urdf_hash != arm.urdf_hash:
-        from ..errors import ArmMismatchError
-
-        raise ArmMismatchError(f"the {what} is for arm {other.name!r}, the env uses {arm.name!r}")
-
-
 # ------------------------------------------------------------------------ filters
-class GoalFilter(ABC):
+class GoalCheck(ABC):
     """Decides which candidate goal poses an env may use."""
 
     name: str = ""
@@ -116,7 +96,7 @@ class GoalFilter(ABC):
         return []
 
 
-class NoGoalFilter(GoalFilter):
+class NoGoalCheck(GoalCheck):
     """Keep every candidate."""
 
     name = "none"
@@ -125,7 +105,7 @@ class NoGoalFilter(GoalFilter):
         return np.ones(len(features), dtype=bool), None, 0
 
 
-class IKGoalFilter(GoalFilter):
+class IKGoalCheck(GoalCheck):
     """Keep a candidate when the numerical ``solver`` reaches it (the baseline filter).
 
     One candidate per call, so the calls counted are exactly what sampling a
@@ -151,7 +131,7 @@ class IKGoalFilter(GoalFilter):
         return [self.solver]
 
 
-class ClassifierGoalFilter(GoalFilter):
+class ClassifierGoalCheck(GoalCheck):
     """Keep a candidate the classifier calls reachable (class >= 1), or, with
     ``exclude_near_singular``, well conditioned (class >= 2).
 
@@ -179,7 +159,7 @@ class ClassifierGoalFilter(GoalFilter):
         return [self.classifier]  # a FeasibilityFilter owns a solver; a classifier none
 
 
-class FeasibilityPenalty:
+class FeasibilityPenaltyTerm:
     """Reward term: ``weight`` per step whose commanded target the classifier puts in
     ``classes`` (default: unreachable or near-singular).
 
@@ -227,14 +207,15 @@ class ReachTask:
         distance_threshold: success radius, metres.
         angle_threshold: success angle (pose goals), radians.
         goal_range: goal positions lie in a ball of ``goal_range * arm.reach``.
-        goal_filter: a :class:`GoalFilter`.
+        goal_filter: a :class:`GoalCheck`.
         max_goal_tries: candidates tried before the last one is taken anyway
             (``info["goal_accepted"]`` is then False).
-        penalty: an optional :class:`FeasibilityPenalty`.
+        penalty: an optional :class:`FeasibilityPenaltyTerm`.
 
-    Raises:
-        InvalidInputError: a threshold or ``goal_range`` that is not a finite number > 0, or
-            ``max_goal_tries`` that is not an integer >= 1.
+    The arguments are taken as given: build them through
+    :class:`~ikml_gym.envs.config.ReachConfig` (what ``ArmReachEnv`` does), which
+    validates them (thresholds and ``goal_range`` finite and > 0, ``max_goal_tries`` an
+    integer >= 1, the two types among their choices).
     """
 
     def __init__(
@@ -243,30 +224,19 @@ class ReachTask:
         goal_type: str = "position",
         reward_type: str = "sparse",
         distance_threshold: float = 0.02,
-        angle_threshold: float = 0.1,
-        goal_range: float = 0.9,
-        goal_filter: GoalFilter | None = None,
-        max_goal_tries: int = 200,
-        penalty: FeasibilityPenalty | None = None,
+        angle_threshold: float = ANGLE_THRESHOLD,
+        goal_range: float = GOAL_RANGE,
+        goal_filter: GoalCheck | None = None,
+        max_goal_tries: int = MAX_GOAL_TRIES,
+        penalty: FeasibilityPenaltyTerm | None = None,
     ) -> None:
-        if goal_type not in ("position", "pose"):
-            raise ValueError(f"goal_type must be 'position' or 'pose', got {goal_type!r}")
-        if reward_type not in ("sparse", "dense"):
-            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
-        for name, value in (
-            ("distance_threshold", distance_threshold),
-            ("angle_threshold", angle_threshold),
-            ("goal_range", goal_range),
-        ):
-            real_number(value, name, low=0.0, low_open=True)
-        max_goal_tries = whole_number(max_goal_tries, "max_goal_tries", low=1)
         self.arm = arm
         self.goal_type = goal_type
         self.reward_type = reward_type
         self.distance_threshold = float(distance_threshold)
         self.angle_threshold = float(angle_threshold)
         self.goal_range = float(goal_range)
-        self.goal_filter = goal_filter if goal_filter is not None else NoGoalFilter()
+        self.goal_filter = goal_filter if goal_filter is not None else NoGoalCheck()
         self.max_goal_tries = int(max_goal_tries)
         self.penalty = penalty
         self.goal_dim = 3 if goal_type == "position" else arm.feature_dim

@@ -5,7 +5,7 @@ Each wrapper installs the same part the keyword arguments of
 in), on the :class:`~ikml_gym.envs.core.ArmTaskEnv` under it::
 
     env = gymnasium.make("ikml_gym/Reach6DOF-v0")
-    env = FeasibilityGoalFilter(env, classifier="pretrained", exclude_near_singular=True)
+    env = ClassifierGoalWrapper(env, classifier="pretrained", exclude_near_singular=True)
     env = FeasibilityPenaltyWrapper(env, weight=0.2)
 
 is the same env as ``gymnasium.make("ikml_gym/Reach6DOF-v0", goal_filter="classifier",
@@ -25,9 +25,9 @@ import gymnasium as gym
 import numpy as np
 
 from .core import ArmTaskEnv
-from .reach import make_classifier, make_solver
-from .robot import IKPriorControl
-from .task import ClassifierGoalFilter, FeasibilityPenalty, GoalFilter, IKGoalFilter, NoGoalFilter
+from .factories import goal_check_of, make_classifier, make_solver
+from .robot import RESIDUAL_SCALE, IKPriorControl
+from .task import FeasibilityPenaltyTerm, GoalCheck
 
 
 def _base(env: gym.Env) -> ArmTaskEnv:
@@ -57,7 +57,9 @@ class IKPriorWrapper(_PartWrapper):
         residual_scale: radians per unit action.
     """
 
-    def __init__(self, env: gym.Env, prior: Any = "learned", residual_scale: float = 0.25) -> None:
+    def __init__(
+        self, env: gym.Env, prior: Any = "learned", residual_scale: float = RESIDUAL_SCALE
+    ) -> None:
         super().__init__(env)
         base = _base(env)
         owned: list[Any] = []
@@ -70,7 +72,7 @@ class IKPriorWrapper(_PartWrapper):
 
 class GoalFilterWrapper(_PartWrapper):
     """Goal feasibility filter: ``"classifier"``, ``"ik"`` (numerical baseline), ``"none"`` or a
-    :class:`~ikml_gym.envs.task.GoalFilter`; same as the ``goal_filter`` keyword.
+    :class:`~ikml_gym.envs.task.GoalCheck`; same as the ``goal_filter`` keyword.
 
     Args:
         env: an ikml_gym env.
@@ -83,34 +85,33 @@ class GoalFilterWrapper(_PartWrapper):
     def __init__(
         self,
         env: gym.Env,
-        goal_filter: str | GoalFilter = "classifier",
+        goal_filter: str | GoalCheck = "classifier",
         classifier: Any = "pretrained",
         solver: Any = "pybullet",
         exclude_near_singular: bool = False,
     ) -> None:
         super().__init__(env)
         base = _base(env)
-        if isinstance(goal_filter, GoalFilter):
-            part = goal_filter
-        elif goal_filter == "classifier":
+        clf = None
+        if not isinstance(goal_filter, GoalCheck) and goal_filter == "classifier":
             clf = make_classifier(classifier, base.arm)
             base.classifier = clf
-            part = ClassifierGoalFilter(clf, exclude_near_singular)
-        elif goal_filter == "ik":
-            owned: list[Any] = []
-            part = IKGoalFilter(make_solver(solver, base.arm, owned, "solver"))
-            for p in owned:
-                base.adopt(p)
-        elif goal_filter == "none":
-            part = NoGoalFilter()
-        else:
-            raise ValueError(
-                f"goal_filter must be 'none', 'ik', 'classifier' or a GoalFilter, got {goal_filter!r}"
-            )
+        owned: list[Any] = []
+        part = goal_check_of(
+            goal_filter,
+            base.arm,
+            owned,
+            classifier=clf,
+            solver=solver,
+            solver_name="solver",
+            exclude_near_singular=exclude_near_singular,
+        )
+        for p in owned:
+            base.adopt(p)
         base.set_goal_filter(part)
 
 
-class FeasibilityGoalFilter(GoalFilterWrapper):
+class ClassifierGoalWrapper(GoalFilterWrapper):
     """Keep only goals the classifier calls reachable (optionally: not near-singular)."""
 
     def __init__(
@@ -135,4 +136,4 @@ class FeasibilityPenaltyWrapper(_PartWrapper):
         clf = make_classifier(classifier, base.arm)
         if base.classifier is None:
             base.classifier = clf
-        base.set_penalty(FeasibilityPenalty(clf, weight))
+        base.set_penalty(FeasibilityPenaltyTerm(clf, weight))

@@ -71,7 +71,7 @@ class AnalyticIK(IKSolver):
             q_all[~exists] = 0.0
         # full-turn joints: one wrap into [lo, lo + 2 pi); others: wrap to (-pi, pi], check
         lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
-        full = (arm.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        full = arm.full_turn
         valid = exists
         if np.all(full):
             q_all = lo + np.mod(q_all - lo, 2 * np.pi)

@@ -178,7 +178,7 @@ class DLSIK(IKSolver):
         self._conv_rot = 0.5 * self.rot_tol
         lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
         self._lo, self._hi = lo[:, None], hi[:, None]
-        self._full = (arm.chain.types == kin.REVOLUTE) & (hi - lo >= 2 * np.pi - 1e-9)
+        self._full = arm.full_turn
         self._min_batch = 256  # below this many candidates, restart with more seeds
         self._err_damp = 0.01
 
