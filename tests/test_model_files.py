@@ -87,7 +87,7 @@ def test_training_names_still_import_from_the_model_modules():
 
 
 def test_missing_training_dependency_names_the_extra():
-    from ikml_gym.learned.train_deps import require_training
+    from ikml_gym._extras import require_training
 
     with pytest.raises(DependencyNotInstalled, match=r'pip install "ikml_gym\[train\]"'):
         require_training("ikml_gym_no_such_module")

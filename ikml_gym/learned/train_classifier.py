@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import require_training
 from ..arms import Arm
 from ..errors import InvalidInputError
 from ..labels import N_CLASSES
 from .classifier import FeasibilityClassifier
 from .classifier_encoding import input_features, input_spec
-from .train_deps import require_training
 
 #: default architecture and optimiser settings (reference study)
 HIDDEN = (256, 256, 256)

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._extras import require_training
 from ..arms import POSE4, Arm
 from .ik import CLUSTERINGS, LearnedIK
 from .ik_encoding import ik_inputs, joint_targets, joints_from_outputs
 from .ik_networks import ACTIVATIONS, ClusterNet, SklearnClusterNet
-from .train_deps import require_training
 
 #: the step size drops by this factor on each of the first ``lr_drops`` plateaus
 LR_DROP_FACTOR = 4.0
@@ -97,7 +97,9 @@ def default_regressor(seed: int = 0, max_epochs: int = 80) -> Any:
     )
 
 
-def net_from_sklearn(regressor: Any, x_scaler: Any, y_scaler: Any) -> ClusterNet | SklearnClusterNet:
+def net_from_sklearn(
+    regressor: Any, x_scaler: Any, y_scaler: Any
+) -> ClusterNet | SklearnClusterNet:
     """The arrays of a fitted ReLU ``MLPRegressor`` as a :class:`ClusterNet`; any other
     regressor stays wrapped (:class:`SklearnClusterNet`, cannot be saved)."""
     from sklearn.neural_network import MLPRegressor
@@ -366,7 +368,9 @@ def train_learned_ik(
         np.random.default_rng(seed),
     )  # fmt: skip
     report = TrainReport()
-    nets = _fit_all_clusters(job, n_clusters, report, f"train ik {arm.name} ({clustering})", progress)
+    nets = _fit_all_clusters(
+        job, n_clusters, report, f"train ik {arm.name} ({clustering})", progress
+    )
     report.seconds = time.perf_counter() - t0
     model = LearnedIK(arm, nets, clustering, centers)
     _test_report(model, q, features, labels, test_idx, report)
