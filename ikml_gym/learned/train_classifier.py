@@ -206,6 +206,57 @@ def _evaluate_split(net: Any, loss_fn: Any, x: Any, y: Any) -> tuple[float, floa
     return loss_sum / len(x), correct / len(x)
 
 
+@dataclass
+class _Optimiser:
+    """The network and what trains it."""
+
+    net: Any
+    opt: Any
+    sched: Any
+    loss_fn: Any
+    gen: Any
+
+
+def _optimiser(data: _Data, cfg: TrainConfig, device: Any) -> _Optimiser:
+    """Network, Adam, ReduceLROnPlateau, cross-entropy and the seeded shuffling generator."""
+    import torch
+
+    net = _network(data.x_tr.shape[1], cfg.hidden, device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return _Optimiser(net, opt, sched, loss_fn, gen)
+
+
+def _run_epoch(
+    run: _Optimiser, data: _Data, cfg: TrainConfig, device: Any, history: _History
+) -> dict[str, float]:
+    """Train one epoch, evaluate on validation, step the scheduler; the metrics are
+    returned and appended to ``history``."""
+    import torch
+
+    perm = torch.randperm(len(data.x_tr), generator=run.gen).to(device)
+    train_loss, train_acc = _train_epoch(
+        run.net, run.opt, run.loss_fn, data.x_tr, data.y_tr, perm, cfg.batch_size, device
+    )
+    val_loss, val_acc = _evaluate_split(run.net, run.loss_fn, data.x_va, data.y_va)
+    run.sched.step(val_loss)
+    lr = run.opt.param_groups[0]["lr"]
+    metrics = {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "lr": lr,
+    }
+    for k in history.hist:
+        history.hist[k].append(metrics[k])
+    return metrics
+
+
 def _training_info(cfg: TrainConfig, data: _Data, history: _History, device: Any) -> dict[str, Any]:
     """The training metadata kept in the model header."""
     import torch
@@ -296,51 +347,38 @@ def train_classifier(
         DependencyNotInstalled: torch or tqdm is missing (the ``[train]`` extra).
     """
     require_training("torch", "tqdm")
-    import torch
     from tqdm.auto import tqdm
 
     cfg = config or TrainConfig()
     f, labels = _checked_labels(arm, features, labels)
     device = _torch_device(cfg)
     data = _prepare_data(arm, f, labels, cfg.seed, device)
-    net = _network(data.x_tr.shape[1], cfg.hidden, device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
-    )
-    loss_fn = torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(cfg.seed)
+    run = _optimiser(data, cfg, device)
     history = _History()
     bar = tqdm(
         range(cfg.epochs), desc=f"train classifier {arm.name}", disable=not progress, unit="ep"
     )
     for epoch in bar:
-        perm = torch.randperm(len(data.x_tr), generator=gen).to(device)
-        train_loss, train_acc = _train_epoch(
-            net, opt, loss_fn, data.x_tr, data.y_tr, perm, cfg.batch_size, device
-        )
-        val_loss, val_acc = _evaluate_split(net, loss_fn, data.x_va, data.y_va)
-        sched.step(val_loss)
-        lr = opt.param_groups[0]["lr"]
-        for k, v in zip(history.hist, (train_loss, train_acc, val_loss, val_acc, lr)):
-            history.hist[k].append(v)
-        if val_loss < history.best_loss:
-            history.best_loss, history.best_epoch = val_loss, epoch
-            history.best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        metrics = _run_epoch(run, data, cfg, device, history)
+        if metrics["val_loss"] < history.best_loss:
+            history.best_loss, history.best_epoch = metrics["val_loss"], epoch
+            history.best_state = {
+                k: v.detach().cpu().clone() for k, v in run.net.state_dict().items()
+            }
             if checkpoint is not None:
                 _best_model(arm, thresholds, cfg, data, history, device).save(checkpoint)
         bar.set_postfix(
-            loss=f"{train_loss:.4f}",
-            val_loss=f"{val_loss:.4f}",
-            val_acc=f"{val_acc:.4f}",
-            lr=f"{lr:.1e}",
+            loss=f"{metrics['train_loss']:.4f}",
+            val_loss=f"{metrics['val_loss']:.4f}",
+            val_acc=f"{metrics['val_acc']:.4f}",
+            lr=f"{metrics['lr']:.1e}",
         )
         if log is not None:
-            log(_log_line(epoch, train_loss, train_acc, val_loss, val_acc, lr))
+            log(_log_line(epoch, **metrics))
         if cfg.early_stop and epoch - history.best_epoch >= cfg.early_stop:
             break
     seconds = time.perf_counter() - history.t0
-    net.load_state_dict(history.best_state)
+    run.net.load_state_dict(history.best_state)
     model = _best_model(arm, thresholds, cfg, data, history, device)
     model.info["train_seconds"] = round(seconds, 2)
     return model, {**history.hist, "best_epoch": history.best_epoch + 1}
