@@ -8,6 +8,8 @@ Extras: ``train`` (torch, scikit-learn, tqdm), ``sb3`` (stable-baselines3), ``pl
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import Any
 
 from .errors import DependencyNotInstalled
 
@@ -40,3 +42,19 @@ def require(extra: str, *modules: str) -> None:
 def require_training(*modules: str) -> None:
     """:func:`require` for the ``train`` extra (torch, scikit-learn, tqdm)."""
     require("train", *modules)
+
+
+def lazy_attributes(owner: str, module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """A ``__getattr__`` for module ``owner`` that serves ``names`` from ``module`` (an
+    absolute module name), imported on first use.
+
+    So a model module can offer its training functions without importing the training
+    dependencies (or the training module, which imports it) when it is itself imported.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+        raise AttributeError(f"module {owner!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -18,7 +18,6 @@ module (``from ikml_gym.learned.classifier import TrainConfig, train_classifier`
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import lazy_attributes
 from .._validation import expand_user
 from ..arms import Arm
 from ..io import flush_subnormals
@@ -62,10 +62,7 @@ _TRAINING_NAMES = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name in _TRAINING_NAMES:
-        return getattr(importlib.import_module(".train_classifier", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, "ikml_gym.learned.train_classifier", _TRAINING_NAMES)
 
 
 # --------------------------------------------------------------------- the model
@@ -205,16 +202,7 @@ class FeasibilityClassifier:
             ArmMismatchError: the file was made for another arm (name or URDF hash), or
                 (with ``arm=None``) for an arm that does not ship.
         """
-        parts = read_classifier_model(path, arm)
-        return cls(
-            arm=parts.arm,
-            layers=parts.layers,
-            mean=parts.mean,
-            std=parts.std,
-            thresholds=parts.thresholds,
-            spec=parts.spec,
-            info=parts.info,
-        )
+        return cls(**read_classifier_model(path, arm))
 
     def __repr__(self) -> str:
         hidden = [int(w.shape[1]) for w, _ in self.layers[:-1]]

@@ -9,7 +9,6 @@ class names, thresholds, the input spec and the training metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,6 @@ from .model_files import arm_for_model
 
 KIND = "feasibility_classifier"
 _REQUIRED = ("n_layers", "input_spec", "thresholds")
-
-
-@dataclass
-class ClassifierModelParts:
-    """What a classifier model file holds (the fields of ``FeasibilityClassifier``)."""
-
-    arm: Arm
-    layers: list[tuple[np.ndarray, np.ndarray]]
-    mean: np.ndarray
-    std: np.ndarray
-    thresholds: np.ndarray
-    spec: dict[str, Any]
-    info: dict[str, Any]
 
 
 def write_classifier_model(
@@ -69,9 +55,10 @@ def write_classifier_model(
     return save_model(path, tensors, KIND, arm, extra)
 
 
-def read_classifier_model(path: str | Path, arm: Arm | None = None) -> ClassifierModelParts:
-    """Read and verify a classifier model file; ``arm`` defaults to the shipped arm named
-    in the header.
+def read_classifier_model(path: str | Path, arm: Arm | None = None) -> dict[str, Any]:
+    """Read and verify a classifier model file -> the keyword arguments of
+    ``FeasibilityClassifier`` (``arm``, ``layers``, ``mean``, ``std``, ``thresholds``,
+    ``spec``, ``info``); ``arm`` defaults to the shipped arm named in the header.
 
     Raises:
         ModelFileError: missing, damaged or malformed files.
@@ -83,20 +70,19 @@ def read_classifier_model(path: str | Path, arm: Arm | None = None) -> Classifie
     tensors = read_model_tensors(
         path, header, check=lambda head, tens: check_classifier_tensors(path, head, tens, arm)
     )
-    n = header["n_layers"]
-    parts = ClassifierModelParts(
-        arm=arm,
-        layers=[(tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]) for i in range(n)],
-        mean=tensors["input_mean"],
-        std=tensors["input_std"],
-        thresholds=tensors["thresholds"],
-        spec=header["input_spec"],
-        info=header.get("training", {}),
-    )
     # a check on the derived inputs: the spec must describe this arm
-    if not np.allclose(parts.spec["tip_offset"], arm.chain.tip[:3, 3]):
+    if not np.allclose(header["input_spec"]["tip_offset"], arm.chain.tip[:3, 3]):
         raise ModelFileError(f"{path}: input_spec does not match arm {arm.name!r}")
-    return parts
+    n = header["n_layers"]
+    return {
+        "arm": arm,
+        "layers": [(tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]) for i in range(n)],
+        "mean": tensors["input_mean"],
+        "std": tensors["input_std"],
+        "thresholds": tensors["thresholds"],
+        "spec": header["input_spec"],
+        "info": header.get("training", {}),
+    }
 
 
 def check_classifier_tensors(

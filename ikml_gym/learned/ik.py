@@ -37,7 +37,6 @@ importable from this module (``from ikml_gym.learned.ik import train_learned_ik`
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
+from .._extras import lazy_attributes
 from ..arms import POSE4, Arm, load_arm
 from ..errors import ModelFileError
 from ..pretrained import SHIPPED_ARMS, has_shipped_model, shipped_model_stem
@@ -79,10 +79,7 @@ _TRAINING_NAMES = (
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name in _TRAINING_NAMES:
-        return getattr(importlib.import_module(".train_ik", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, "ikml_gym.learned.train_ik", _TRAINING_NAMES)
 
 
 # ---------------------------------------------------------------------------- solver
