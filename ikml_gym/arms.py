@@ -14,7 +14,6 @@ import hashlib
 import math
 import xml.etree.ElementTree as ET
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +28,13 @@ from ._validation import (
     unit_quaternions,
 )
 from .errors import InvalidInputError, UnknownArmError, URDFError
-
-SHIPPED_ARMS = ("arm4", "arm6")
+from .pretrained import SHIPPED_ARMS, shipped_urdf_path
 
 #: Task-feature layouts (see :meth:`Arm.features`).
 POSE7 = "pose7"  # [x, y, z, qx, qy, qz, qw], qw >= 0
 POSE4 = "pose4"  # [x, y, z, psi], psi = tool pitch of a yaw-pitch-pitch-pitch arm
 
 _MOVABLE = {"revolute": kin.REVOLUTE, "continuous": kin.REVOLUTE, "prismatic": kin.PRISMATIC}
-
-
-def shipped_urdf_path(name: str) -> Path:
-    """Path of a shipped URDF (``arm4``, ``arm6``) inside the installed package."""
-    return Path(str(resources.files("ikml_gym") / "urdf" / f"{name}.urdf"))
 
 
 def _floats(text: str | None, n: int, what: str, bound: float | None = None) -> np.ndarray:

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
-from scipy.stats import qmc
-from tqdm.auto import tqdm
 
 from . import kinematics as kin
+from ._extras import require
 from ._version import __version__
 from .arms import POSE4, Arm
 from .closed_form import closed_form_for
@@ -33,13 +32,22 @@ _CHUNK = 50_000
 
 
 def _chunks(n: int, desc: str, progress: bool) -> list[slice]:
+    """Slices of at most ``_CHUNK`` rows; with ``progress`` a tqdm bar over them (the
+    ``[train]`` extra)."""
     bounds = [*range(0, n, _CHUNK), n]
     pairs = list(pairwise(bounds))
-    return [slice(a, b) for a, b in tqdm(pairs, desc=desc, disable=not progress, unit="chunk")]
+    if progress:
+        require("train", "tqdm")
+        from tqdm.auto import tqdm
+
+        pairs = list(tqdm(pairs, desc=desc, unit="chunk"))
+    return [slice(a, b) for a, b in pairs]
 
 
 def latin_hypercube_q(arm: Arm, n: int, seed: int) -> np.ndarray:
     """(n, dof) Latin hypercube samples of the joint box (scipy.stats.qmc)."""
+    from scipy.stats import qmc
+
     return arm.scale_unit(qmc.LatinHypercube(d=arm.dof, seed=seed).random(n))
 
 

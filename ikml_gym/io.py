@@ -238,13 +238,26 @@ def load_model(
 
     Checks, each with its own message: both files exist; the header is JSON with
     the required keys; the format version is not newer than this package reads;
-    the kind matches; the weights' SHA-256 matches (truncation, bit flips); the
-    tensors' names and shapes match the header; and, given ``arm``, that the
-    arm name and URDF hash match (:class:`ArmMismatchError`).
+    the kind matches; given ``arm``, that the arm name and URDF hash match
+    (:class:`ArmMismatchError`); the weights' SHA-256 matches (truncation, bit
+    flips); the tensors' names and shapes match the header.
     ``check(header, tensors)`` may add model-specific checks (raise ModelFileError).
     """
-    from safetensors.numpy import load_file
+    header = read_model_header(path, kind, required)
+    if arm is not None:
+        check_model_arm(header, model_paths(path)[1], arm)
+    return read_model_tensors(path, header, check), header
 
+
+def read_model_header(
+    path: str | Path, kind: str, required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The verified JSON header of a model (first half of :func:`load_model`).
+
+    Raises:
+        ModelFileError: a file of the pair is missing, the header is not a JSON object,
+            lacks the base keys or ``required``, is of a newer format, or of another kind.
+    """
     weights, header_path = model_paths(path)
     for f in (weights, header_path):
         if not f.is_file():
@@ -258,6 +271,13 @@ def load_model(
         raise ModelFileError(f"{header_path}: header is not valid JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise ModelFileError(f"{header_path}: header must be a JSON object")
+    _check_header_fields(header, header_path, kind, required)
+    return header
+
+
+def _check_header_fields(
+    header: dict[str, Any], header_path: Path, kind: str, required: tuple[str, ...]
+) -> None:
     base_keys = ("format_version", "kind", "arm", "urdf_hash", "weights_sha256", "tensors")
     missing = [k for k in base_keys + tuple(required) if k not in header]
     if missing:
@@ -270,12 +290,33 @@ def load_model(
         )
     if header["kind"] != kind:
         raise ModelFileError(f"{header_path}: holds a {header['kind']!r} model, expected {kind!r}")
-    if arm is not None and (header["arm"] != arm.name or header["urdf_hash"] != arm.urdf_hash):
+
+
+def check_model_arm(header: dict[str, Any], header_path: Path, arm: Any) -> None:
+    """Raise :class:`ArmMismatchError` unless the header names ``arm`` and its URDF hash."""
+    if header["arm"] != arm.name or header["urdf_hash"] != arm.urdf_hash:
         raise ArmMismatchError(
             f"{header_path}: model is for arm {header['arm']!r} (URDF sha256 "
             f"{str(header['urdf_hash'])[:12]}...), not for arm {arm.name!r} (URDF sha256 "
             f"{arm.urdf_hash[:12]}...); retrain it for this arm with `ikml-gym train`"
         )
+
+
+def read_model_tensors(
+    path: str | Path,
+    header: dict[str, Any],
+    check: Callable[[dict[str, Any], dict[str, np.ndarray]], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The verified, subnormal-free tensors of a model whose header was read by
+    :func:`read_model_header` (second half of :func:`load_model`).
+
+    Raises:
+        ModelFileError: the weights' SHA-256 differs from the header's, the file is not
+            safetensors, the tensor names or shapes differ from the header, or ``check`` fails.
+    """
+    from safetensors.numpy import load_file
+
+    weights, header_path = model_paths(path)
     digest = sha256_file(weights)
     if digest != header["weights_sha256"]:
         raise ModelFileError(
@@ -286,7 +327,16 @@ def load_model(
         tensors = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFileError(f"{weights}: not a readable safetensors file ({exc})") from exc
-    spec = header["tensors"]
+    _check_tensor_list(tensors, header["tensors"], weights, header_path)
+    if check is not None:
+        check(header, tensors)
+    # a file written elsewhere may hold subnormal weights: flushed here, never used slow
+    return {k: flush_subnormals(v) for k, v in tensors.items()}
+
+
+def _check_tensor_list(
+    tensors: dict[str, np.ndarray], spec: Any, weights: Path, header_path: Path
+) -> None:
     if not isinstance(spec, dict) or set(spec) != set(tensors):
         raise ModelFileError(f"{header_path}: tensor list does not match {weights.name}")
     for name, arr in tensors.items():
@@ -296,7 +346,3 @@ def load_model(
             raise ModelFileError(
                 f"{weights}: tensor {name!r} has shape {list(arr.shape)}, header says {shape}"
             )
-    if check is not None:
-        check(header, tensors)
-    # a file written elsewhere may hold subnormal weights: flushed here, never used slow
-    return {k: flush_subnormals(v) for k, v in tensors.items()}, header

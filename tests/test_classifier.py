@@ -17,19 +17,17 @@ from ikml_gym import ArmMismatchError, InvalidInputError, ModelFileError
 from ikml_gym.data import make_classifier_dataset
 from ikml_gym.learned.classifier import (
     FeasibilityClassifier,
-    TrainConfig,
     input_features,
     input_spec,
     load_classifier,
     pretrained_path,
-    split_indices,
-    train_classifier,
 )
 from ikml_gym.learned.classifier_eval import (
     choose_confidence,
     confusion_matrix,
     expected_calibration_error,
 )
+from ikml_gym.learned.train_classifier import TrainConfig, split_indices, train_classifier
 
 
 def _tiny(arm, n=3000, seed=0):

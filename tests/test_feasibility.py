@@ -7,9 +7,9 @@ import pytest
 
 import ikml_gym
 from ikml_gym.data import make_classifier_dataset
-from ikml_gym.learned.classifier import TrainConfig, train_classifier
 from ikml_gym.learned.classifier_eval import filter_metrics
 from ikml_gym.learned.feasibility import FeasibilityFilter, FeasibilityResult
+from ikml_gym.learned.train_classifier import TrainConfig, train_classifier
 from ikml_gym.solvers import DLSIK, AnalyticIK
 
 

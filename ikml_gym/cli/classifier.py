@@ -31,8 +31,8 @@ def _train_classifier(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..arms import load_arm
-    from ..learned.classifier import TrainConfig, train_classifier
     from ..learned.classifier_eval import plot_learning_curve
+    from ..learned.train_classifier import TrainConfig, train_classifier
 
     arm = load_arm(args.arm)
     t0 = time.perf_counter()
@@ -98,7 +98,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
-    from ..learned.classifier import BATCH_SIZE, EPOCHS
+    from ..learned.train_classifier import BATCH_SIZE, EPOCHS
 
     p = groups["train"].add_parser(
         "classifier", help="train the reachability/conditioning classifier"

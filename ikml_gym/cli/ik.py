@@ -14,7 +14,7 @@ def _train_ik(args: argparse.Namespace) -> int:
     from ..arms import load_arm
     from ..data import make_ik_dataset
     from ..io import load_dataset
-    from ..learned.ik import default_regressor, plot_training_curves, train_learned_ik
+    from ..learned.train_ik import default_regressor, plot_training_curves, train_learned_ik
 
     arm = load_arm(args.arm)
     t0 = time.perf_counter()

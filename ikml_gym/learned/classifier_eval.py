@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..labels import CLASS_NAMES
-from .classifier import FeasibilityClassifier, split_indices
+from ..plots import pyplot
+from ..tables import markdown_table
+from .classifier import FeasibilityClassifier
 from .feasibility import DEFAULT_CONFIDENCE, DLS_FALLBACK, FeasibilityFilter
+from .train_classifier import split_indices
 
 ECE_BINS = 15
 #: the DLSIK settings the filter row is measured with (see feasibility.DLS_FALLBACK)
@@ -177,7 +180,8 @@ def evaluate(
 
 
 def format_table(res: dict[str, Any]) -> str:
-    """Plain-text table in the reference study's shape."""
+    """The results as a Markdown table of two columns, metric and value (the reference
+    study's rows)."""
     t = res["test"]
     rows = [
         (
@@ -217,24 +221,14 @@ def format_table(res: dict[str, Any]) -> str:
             ),
             (f"filter: fallback calls ({f['fallback']})", f"{f['fallback_calls']:,}"),
         ]
-    w = max(len(a) for a, _ in rows)
-    return "\n".join(f"{a:<{w}}  {b}" for a, b in rows)
+    return markdown_table(("metric", "value"), rows)
 
 
 # ------------------------------------------------------------------------- plots
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_confusion(confusion: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix PNG (counts annotated)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    plt = _plt()
+    plt = pyplot()
     cm = np.asarray(confusion, dtype=float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -272,7 +266,7 @@ def plot_workspace(
 ) -> Path:
     """3D scatter of end-effector positions (m) coloured by class."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    plt = _plt()
+    plt = pyplot()
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(feats), size=min(n, len(feats)), replace=False)
     fig = plt.figure(figsize=(7, 6))
@@ -303,7 +297,7 @@ def plot_workspace(
 def plot_learning_curve(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
     """Train/val loss and accuracy per epoch PNG."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    plt = _plt()
+    plt = pyplot()
     ep = np.arange(1, len(history["val_loss"]) + 1)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     a1.plot(ep, history["train_loss"], label="train")

@@ -1,7 +1,6 @@
 """Learned inverse kinematics for pose4 arms (``arm4``): a clustered regressor.
 
-The reference study's model, reproduced and made
-persistent without pickle:
+The reference study's model, reproduced and made persistent without pickle:
 
 * **Clusters.** The joint samples are split into ``n_clusters`` (4) groups,
   either by KMeans on ``[sin q, cos q]`` (``clustering="kmeans"``; sin/cos so
@@ -10,16 +9,10 @@ persistent without pickle:
   pose -> joints map is single-valued and smooth away from singularities;
   KMeans clusters are not aligned with the branches, so a cluster can hold
   two solutions of one pose and its regressor averages them.
-* **One regressor per cluster** (default ``MLPRegressor((256, 256, 256))``,
-  Adam, batch 1000, early stopping), ``StandardScaler`` on inputs and
-  outputs, 85/15 train/test split stratified by cluster.
-* **Inputs** (:func:`ik_inputs`, 8 numbers): ``x, y, z`` (m),
-  ``sin psi, cos psi`` (psi is an angle, so it enters as a point on the
-  circle, no seam at +-pi), and the cylindrical coordinates of the target
-  ``r = hypot(x, y)`` (m), ``cos h, sin h`` with ``h = atan2(y, x)`` (the
-  heading; all derived from the features, nothing arm-specific).
-* **Outputs**: ``[sin q_1..q_dof, cos q_1..q_dof]``, turned back into
-  angles with ``atan2``, then wrapped/clipped into the joint limits.
+* **One regressor per cluster** (:mod:`ikml_gym.learned.ik_networks`), inputs and
+  outputs encoded by :mod:`ikml_gym.learned.ik_encoding` (8 inputs per pose;
+  ``[sin q, cos q]`` outputs turned back into angles with ``atan2``, then
+  wrapped/clipped into the joint limits).
 * **Inference**: every cluster proposes, forward kinematics scores each
   proposal against the target (``pos_err / pos_tol + rot_err / rot_tol``),
   the best is kept. Optionally ``refine_steps`` damped-least-squares
@@ -27,154 +20,65 @@ persistent without pickle:
   guess misses the tolerances. The network runs in numpy (float32 weights),
   batched. ``pitch_closure=True`` (off by default) replaces the last joint of
   every proposal by ``psi - (q_2 + ... + q_{dof-1})``, exact for
-  yaw-pitch-...-pitch arms: zero pitch error, about 30% lower position error.
-* **Training** runs the MLP epoch by epoch (``partial_fit``) with early stopping
-  on a 10% validation split; the first three plateaus divide Adam's step size
-  by 4 instead of stopping (the steps in the learning curves).
+  yaw-pitch-...-pitch arms: zero pitch error, lower position error.
 
 Counting (as in :mod:`ikml_gym.solvers`): the network and the FK scoring are free
 (``numerical = False``). Polishing *is* a numerical step: every pose handed to the
 DLS polish adds one to ``calls`` (also readable as ``polish_calls``).
 
-Persistence: :meth:`LearnedIK.save` writes safetensors + a JSON header
-through :func:`ikml_gym.io.save_model` (weights, biases, scalers, cluster
-centres, activation, input spec); only ReLU ``MLPRegressor`` models can be
-saved. :func:`load_ik` loads the shipped ``ikml_gym/pretrained/arm4_ik`` or
-any saved file.
+Where the other jobs live: training in :mod:`ikml_gym.learned.train_ik`
+(``train_learned_ik``, scikit-learn, the ``[train]`` extra), the model file in
+:mod:`ikml_gym.learned.ik_file` (:meth:`LearnedIK.save`, :meth:`LearnedIK.load`),
+the shipped files in :mod:`ikml_gym.pretrained`. :func:`load_ik` loads the shipped
+``ikml_gym/pretrained/arm4_ik`` or any saved file. The training names are also
+importable from this module (``from ikml_gym.learned.ik import train_learned_ik``).
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field, fields
-from importlib import resources
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import kinematics as kin
-from ..arms import POSE4, SHIPPED_ARMS, Arm, load_arm
-from ..errors import ArmMismatchError, ModelFileError
-from ..io import flush_subnormals, load_model, model_paths, save_model
+from .._extras import lazy_attributes
+from ..arms import POSE4, Arm, load_arm
+from ..errors import ModelFileError
+from ..pretrained import SHIPPED_ARMS, has_shipped_model, shipped_model_stem
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, DLSIK, IKResult, IKSolver
-from .mlp import StackedMLP
+from .ik_encoding import INPUT_SPEC, ik_inputs, joint_targets, joints_from_outputs
+from .ik_file import KIND, read_ik_model, write_ik_model
+from .ik_networks import ClusterNet, SklearnClusterNet, stack_cluster_nets
 
-#: model kind in the file header
-KIND = "learned_ik"
-#: names of the regressor inputs, in order (see :func:`ik_inputs`)
-INPUT_SPEC = ("x", "y", "z", "sin_psi", "cos_psi", "r_xy", "cos_heading", "sin_heading")
+__all__ = [
+    "BRANCH_PLAUSIBLE",
+    "CHUNK",
+    "CLUSTERINGS",
+    "INPUT_SPEC",
+    "KIND",
+    "LearnedIK",
+    "ik_inputs",
+    "joint_targets",
+    "joints_from_outputs",
+    "load_ik",
+    "pretrained_path",
+]
+
 CLUSTERINGS = ("branch", "kmeans")
-_ACTIVATIONS = ("relu",)
+#: names that moved to :mod:`ikml_gym.learned.train_ik`, still importable from here
+#: (imported on first use, so this module needs no scikit-learn)
+_TRAINING_NAMES = (
+    "TrainReport",
+    "default_regressor",
+    "kmeans_clusters",
+    "plot_training_curves",
+    "train_learned_ik",
+)
 
 
-# ------------------------------------------------------------------ input / output
-def ik_inputs(features: np.ndarray) -> np.ndarray:
-    """(N, 4) pose4 features ``[x, y, z, psi]`` -> (N, 8) regressor inputs (:data:`INPUT_SPEC`)."""
-    if len(features) == 1:  # Python floats: a few microseconds where numpy costs about ten
-        x, y, z, psi = features[0].tolist()
-        h = math.atan2(y, x)
-        return np.array(
-            [[x, y, z, math.sin(psi), math.cos(psi), math.hypot(x, y), math.cos(h), math.sin(h)]]
-        )
-    x, y, z, psi = features.T
-    heading = np.arctan2(y, x)
-    return np.column_stack(
-        [x, y, z, np.sin(psi), np.cos(psi), np.hypot(x, y), np.cos(heading), np.sin(heading)]
-    )
-
-
-def joint_targets(q: np.ndarray) -> np.ndarray:
-    """(N, dof) radians -> (N, 2 dof) regression targets ``[sin q, cos q]``."""
-    return np.concatenate([np.sin(q), np.cos(q)], axis=1)
-
-
-def joints_from_outputs(y: np.ndarray) -> np.ndarray:
-    """(..., 2 dof) ``[sin q, cos q]`` predictions -> (..., dof) radians in (-pi, pi]."""
-    dof = y.shape[-1] // 2
-    return np.arctan2(y[..., :dof], y[..., dof:])
-
-
-def kmeans_clusters(
-    q: np.ndarray, n_clusters: int = 4, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """KMeans on ``[sin q, cos q]`` -> (labels (N,), centres (n_clusters, 2 dof))."""
-    from sklearn.cluster import KMeans
-
-    km = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed)
-    labels = km.fit_predict(joint_targets(q))
-    return labels.astype(np.int64), km.cluster_centers_
-
-
-# --------------------------------------------------------------------------- networks
-@dataclass
-class _Net:
-    """One cluster's regressor as plain arrays: standardise, ReLU MLP, unstandardise."""
-
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: np.ndarray
-    y_scale: np.ndarray
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        return _stack([self]).forward(inputs)[0].astype(np.float64)
-
-    def __post_init__(self) -> None:
-        self.weights = [flush_subnormals(np.asarray(w, np.float32)) for w in self.weights]
-        self.biases = [flush_subnormals(np.asarray(b, np.float32)) for b in self.biases]
-
-
-@dataclass
-class _SklearnNet:
-    """A cluster regressor of any scikit-learn kind (in memory only; cannot be saved)."""
-
-    regressor: Any
-    x_scaler: Any
-    y_scaler: Any
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        y = self.regressor.predict(self.x_scaler.transform(inputs))
-        return self.y_scaler.inverse_transform(
-            np.asarray(y, dtype=np.float64).reshape(len(inputs), -1)
-        )
-
-
-def _stack(nets: list[_Net | _SklearnNet]) -> StackedMLP | None:
-    """All cluster networks as one :class:`StackedMLP`, or None if some cannot stack
-    (another regressor kind, or layer shapes that differ)."""
-    if not all(isinstance(n, _Net) for n in nets):
-        return None
-    shapes = {tuple(w.shape for w in n.weights) for n in nets}  # type: ignore[union-attr]
-    if len(shapes) != 1:
-        return None
-    layers = range(len(nets[0].weights))  # type: ignore[union-attr]
-    return StackedMLP(
-        [np.stack([n.weights[i] for n in nets]) for i in layers],  # type: ignore[union-attr]
-        [np.stack([n.biases[i] for n in nets]) for i in layers],  # type: ignore[union-attr]
-        in_shift=np.stack([n.x_mean for n in nets]),  # type: ignore[union-attr]
-        in_scale=np.stack([n.x_scale for n in nets]),  # type: ignore[union-attr]
-        out_scale=np.stack([n.y_scale for n in nets]),  # type: ignore[union-attr]
-        out_shift=np.stack([n.y_mean for n in nets]),  # type: ignore[union-attr]
-    )
-
-
-def _net_from_sklearn(regressor: Any, x_scaler: Any, y_scaler: Any) -> _Net | _SklearnNet:
-    """Extract the arrays of a ReLU MLPRegressor; other regressors stay wrapped."""
-    from sklearn.neural_network import MLPRegressor
-
-    if isinstance(regressor, MLPRegressor) and regressor.activation in _ACTIVATIONS:
-        return _Net(
-            weights=[np.asarray(w, dtype=np.float32) for w in regressor.coefs_],
-            biases=[np.asarray(b, dtype=np.float32) for b in regressor.intercepts_],
-            x_mean=x_scaler.mean_.astype(np.float64),
-            x_scale=x_scaler.scale_.astype(np.float64),
-            y_mean=y_scaler.mean_.astype(np.float64),
-            y_scale=y_scaler.scale_.astype(np.float64),
-        )
-    return _SklearnNet(regressor, x_scaler, y_scaler)
+__getattr__ = lazy_attributes(__name__, "ikml_gym.learned.train_ik", _TRAINING_NAMES)
 
 
 # ---------------------------------------------------------------------------- solver
@@ -217,7 +121,7 @@ class LearnedIK(IKSolver):
     def __init__(
         self,
         arm: Arm,
-        nets: list[_Net | _SklearnNet],
+        nets: list[ClusterNet | SklearnClusterNet],
         clustering: str = "branch",
         centers: np.ndarray | None = None,
         refine_steps: int = 0,
@@ -239,7 +143,7 @@ class LearnedIK(IKSolver):
         if refine_steps < 0:
             raise ValueError("refine_steps must be >= 0")
         self.nets = list(nets)
-        self._mlp = _stack(self.nets)
+        self._mlp = stack_cluster_nets(self.nets)
         self.clustering = clustering
         self.centers = None if centers is None else np.asarray(centers, dtype=np.float64)
         self.refine_steps = int(refine_steps)
@@ -356,42 +260,12 @@ class LearnedIK(IKSolver):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> tuple[Path, Path]:
-        """Write ``<path>.safetensors`` + ``<path>.json`` (no pickle).
+        """Write ``<path>.safetensors`` + ``<path>.json`` (no pickle; :mod:`ikml_gym.learned.ik_file`).
 
         Raises:
             TypeError: a cluster regressor is not a ReLU ``MLPRegressor``.
         """
-        tensors: dict[str, np.ndarray] = {}
-        layers = None
-        for c, net in enumerate(self.nets):
-            if not isinstance(net, _Net):
-                raise TypeError(
-                    f"only ReLU MLPRegressor models can be saved; cluster {c} holds a "
-                    f"{type(net.regressor).__name__}"
-                )
-            if layers is None:
-                layers = len(net.weights)
-            elif len(net.weights) != layers:
-                raise TypeError("all cluster networks must have the same number of layers")
-            for i, (w, b) in enumerate(zip(net.weights, net.biases)):
-                tensors[f"c{c}.w{i}"] = w.astype(np.float32)
-                tensors[f"c{c}.b{i}"] = b.astype(np.float32)
-            for name in ("x_mean", "x_scale", "y_mean", "y_scale"):
-                tensors[f"c{c}.{name}"] = getattr(net, name).astype(np.float64)
-        if self.centers is not None:
-            tensors["centers"] = self.centers
-        extra = {
-            "clustering": self.clustering,
-            "n_clusters": self.n_clusters,
-            "n_layers": layers,
-            "activation": "relu",
-            "inputs": list(INPUT_SPEC),
-            "outputs": "sin q (dof), cos q (dof)",
-            "feature_kind": self.arm.feature_kind,
-            "dof": self.arm.dof,
-            "training": self.info,
-        }
-        return save_model(path, tensors, KIND, self.arm, extra)
+        return write_ik_model(path, self.arm, self.nets, self.clustering, self.centers, self.info)
 
     @classmethod
     def load(cls, path: str | Path, arm: Arm | None = None, **kwargs: Any) -> LearnedIK:
@@ -407,59 +281,10 @@ class LearnedIK(IKSolver):
             ModelFileError: missing, truncated or damaged files, or an unexpected layout.
             ArmMismatchError: the model is for another arm or another URDF.
         """
-        tensors, header = load_model(
-            path,
-            KIND,
-            arm,
-            required=("clustering", "n_clusters", "n_layers", "activation", "inputs"),
-        )
-        if arm is None:
-            name = header["arm"]
-            if name not in SHIPPED_ARMS:
-                raise ArmMismatchError(
-                    f"{path}: model is for arm {name!r}, which is not shipped; pass arm= "
-                    "(the Arm it was trained for)"
-                )
-            arm = load_arm(name)
-            if arm.urdf_hash != header["urdf_hash"]:
-                raise ArmMismatchError(
-                    f"{path}: model was trained on a different {name!r} URDF (sha256 "
-                    f"{str(header['urdf_hash'])[:12]}..., shipped {arm.urdf_hash[:12]}...); "
-                    "retrain it with `ikml-gym train ik`"
-                )
-        _, header_path = model_paths(path)
-        if header["activation"] not in _ACTIVATIONS:
-            raise ModelFileError(f"{header_path}: unsupported activation {header['activation']!r}")
-        if list(header["inputs"]) != list(INPUT_SPEC):
-            raise ModelFileError(
-                f"{header_path}: model inputs {header['inputs']} differ from this version's "
-                f"{list(INPUT_SPEC)}; retrain with `ikml-gym train ik`"
-            )
-        nets = []
-        try:
-            for c in range(int(header["n_clusters"])):
-                n_layers = int(header["n_layers"])
-                nets.append(
-                    _Net(
-                        weights=[tensors[f"c{c}.w{i}"] for i in range(n_layers)],
-                        biases=[tensors[f"c{c}.b{i}"] for i in range(n_layers)],
-                        **{
-                            k: tensors[f"c{c}.{k}"]
-                            for k in ("x_mean", "x_scale", "y_mean", "y_scale")
-                        },
-                    )
-                )
-        except KeyError as exc:
-            raise ModelFileError(f"{header_path}: weights lack tensor {exc}") from exc
-        for c, net in enumerate(nets):
-            dims = [len(INPUT_SPEC)] + [w.shape[1] for w in net.weights]
-            ok = all(w.shape[0] == d for w, d in zip(net.weights, dims)) and dims[-1] == 2 * arm.dof
-            if not ok:
-                raise ModelFileError(f"{header_path}: cluster {c} layer shapes do not chain")
+        parts = read_ik_model(path, arm)
         return cls(
-            arm, nets, header["clustering"], tensors.get("centers"),
-            info=header.get("training", {}), **kwargs,
-        )  # fmt: skip
+            parts.arm, parts.nets, parts.clustering, parts.centers, info=parts.info, **kwargs
+        )
 
     def __repr__(self) -> str:
         return (
@@ -472,7 +297,7 @@ class LearnedIK(IKSolver):
 
 def pretrained_path(arm_name: str) -> Path:
     """Stem of the shipped model of ``arm_name`` (``ikml_gym/pretrained/<arm>_ik``)."""
-    return Path(str(resources.files("ikml_gym") / "pretrained" / f"{arm_name}_ik"))
+    return shipped_model_stem(arm_name, "ik")
 
 
 def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any) -> LearnedIK:
@@ -484,7 +309,7 @@ def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs:
     """
     if isinstance(name_or_path, str) and name_or_path in SHIPPED_ARMS:
         stem = pretrained_path(name_or_path)
-        if not model_paths(stem)[1].is_file():
+        if not has_shipped_model(name_or_path, "ik"):
             raise ModelFileError(
                 f"no pretrained learned IK ships for {name_or_path!r} (only pose4 arms have "
                 "one); train one with `ikml-gym train ik`"
@@ -493,286 +318,3 @@ def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs:
             arm = load_arm(name_or_path)
         return LearnedIK.load(stem, arm, **kwargs)
     return LearnedIK.load(name_or_path, arm, **kwargs)
-
-
-# -------------------------------------------------------------------------- training
-@dataclass
-class TrainReport:
-    """What :func:`train_learned_ik` measured.
-
-    Attributes:
-        seconds: wall-clock training time (clustering + all regressors).
-        cluster_sizes: samples per cluster.
-        curves: per cluster ``{"loss": [...], "val_loss": [...]}`` (MLP only; scaled units).
-        test: per cluster test-split metrics of that cluster's own regressor
-            (``pos_err_mean`` m, ``joint_mae`` rad, ``n``).
-        test_all: the full model (every cluster proposes) on the pooled 15% test split.
-    """
-
-    seconds: float = 0.0
-    cluster_sizes: list[int] = field(default_factory=list)
-    curves: list[dict[str, list[float]]] = field(default_factory=list)
-    test: list[dict[str, float]] = field(default_factory=list)
-    test_all: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "cluster_sizes": self.cluster_sizes,
-            "test": self.test,
-            "test_all": self.test_all,
-            "epochs": [len(c.get("loss", [])) for c in self.curves],
-        }
-
-
-def default_regressor(seed: int = 0, max_epochs: int = 80) -> Any:
-    """The reference study's regressor: MLP (256, 256, 256), ReLU, Adam, batch 1000, early stop."""
-    from sklearn.neural_network import MLPRegressor
-
-    return MLPRegressor(
-        hidden_layer_sizes=(256, 256, 256),
-        activation="relu",
-        solver="adam",
-        batch_size=1000,
-        learning_rate_init=1e-3,
-        max_iter=max_epochs,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=6,
-        tol=1e-6,
-        random_state=seed,
-    )
-
-
-def _drop_step_size(mlp: Any, factor: float) -> None:
-    """Divide the step size of a fitted MLPRegressor's optimizer by ``factor``.
-
-    Adam recomputes ``learning_rate`` from ``learning_rate_init`` every step (bias
-    correction), so the latter is what must change; SGD uses ``learning_rate``.
-    """
-    opt = mlp._optimizer  # private, but the only handle on the live optimizer
-    opt.learning_rate_init = float(opt.learning_rate_init) / factor
-    opt.learning_rate = float(opt.learning_rate) / factor
-
-
-def _fit_mlp_epochs(
-    mlp: Any,
-    x: np.ndarray,
-    y: np.ndarray,
-    rng: np.random.Generator,
-    lr_drops: int,
-    bar: Any,
-) -> dict[str, list[float]]:
-    """Epoch loop over ``partial_fit`` with early stopping on a validation split.
-
-    Like ``MLPRegressor.fit(early_stopping=True)`` (validation_fraction,
-    n_iter_no_change, tol, best weights restored), plus a plateau schedule: on the
-    first ``lr_drops`` plateaus the Adam step size drops 4x instead of stopping.
-    Float32 training data (scikit-learn keeps the dtype; twice the speed of float64).
-    """
-    n = len(x)
-    idx = rng.permutation(n)
-    n_val = max(1, round(mlp.validation_fraction * n)) if mlp.early_stopping else 0
-    val, tr = idx[:n_val], idx[n_val:]
-    xt, yt = x[tr].astype(np.float32), y[tr].astype(np.float32)
-    xv, yv = x[val].astype(np.float32), y[val].astype(np.float32)
-    patience, tol = int(mlp.n_iter_no_change), float(mlp.tol)
-    mlp.set_params(early_stopping=False)  # partial_fit refuses it; done here instead
-    best, best_w, stall, drops = np.inf, None, 0, 0
-    curves: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    for _ in range(int(mlp.max_iter)):
-        mlp.partial_fit(xt, yt)
-        curves["loss"].append(float(mlp.loss_))
-        if n_val:
-            v = float(0.5 * np.mean((mlp.predict(xv) - yv) ** 2))
-            curves["val_loss"].append(v)
-            if v < best - tol:
-                best, stall = v, 0
-                best_w = ([c.copy() for c in mlp.coefs_], [b.copy() for b in mlp.intercepts_])
-            else:
-                stall += 1
-            if stall >= patience:
-                if drops >= lr_drops:
-                    break
-                drops += 1
-                stall = 0
-                _drop_step_size(mlp, 4.0)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{mlp.loss_:.2e}", val=f"{curves['val_loss'][-1]:.2e}" if n_val else "-"
-            )
-    if best_w is not None:
-        mlp.coefs_, mlp.intercepts_ = best_w
-    return curves
-
-
-def train_learned_ik(
-    arm: Arm,
-    q: np.ndarray,
-    features: np.ndarray,
-    branch: np.ndarray | None = None,
-    clustering: str = "branch",
-    n_clusters: int = 4,
-    regressor: Any | None = None,
-    seed: int = 0,
-    test_fraction: float = 0.15,
-    lr_drops: int = 3,
-    progress: bool = True,
-) -> tuple[LearnedIK, TrainReport]:
-    """Fit a :class:`LearnedIK` on joint samples and their poses.
-
-    Args:
-        arm: pose4 arm.
-        q: (N, dof) joint samples, radians.
-        features: (N, 4) their poses ``[x, y, z, psi]``.
-        branch: (N,) closed-form branch ids (required for ``clustering="branch"``).
-        clustering: ``"branch"`` or ``"kmeans"`` (KMeans on [sin q, cos q], ``n_clusters``).
-        n_clusters: clusters for KMeans (the branch count otherwise).
-        regressor: any scikit-learn regressor, cloned per cluster (default
-            :func:`default_regressor`). An ``MLPRegressor`` with the Adam/SGD solver
-            trains epoch by epoch (progress bar, curves, plateau step-size drops);
-            others are fitted with ``fit``.
-        seed: seeds the clustering, the split and the regressors.
-        test_fraction: held-out share per cluster (stratified split).
-        lr_drops: plateaus that drop the step size 4x before early stopping ends training.
-        progress: show a tqdm bar over clusters x epochs.
-
-    Returns:
-        (model, report); the model has ``refine_steps=0``.
-    """
-    from sklearn.base import clone
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.preprocessing import StandardScaler
-    from tqdm.auto import tqdm
-
-    if arm.feature_kind != POSE4:
-        raise ValueError(
-            f"train_learned_ik handles pose4 arms; {arm.name!r} is {arm.feature_kind!r}"
-        )
-    q, _ = arm.check_q(q)
-    features, _ = arm.check_features(features)
-    if len(q) != len(features):
-        raise ValueError(f"q has {len(q)} rows but features has {len(features)}")
-    t0 = time.perf_counter()
-    centers = None
-    if clustering == "branch":
-        if branch is None:
-            raise ValueError(
-                'clustering="branch" needs the branch ids (make_ik_dataset gives them)'
-            )
-        labels = np.asarray(branch, dtype=np.int64)
-        if np.any(labels < 0):
-            raise ValueError(
-                "some samples have no closed-form branch (-1); use clustering='kmeans'"
-            )
-        n_clusters = int(labels.max()) + 1
-    elif clustering == "kmeans":
-        labels, centers = kmeans_clusters(q, n_clusters, seed)
-    else:
-        raise ValueError(f"clustering must be one of {CLUSTERINGS}, got {clustering!r}")
-
-    all_idx = np.arange(len(q))
-    train_idx, test_idx = train_test_split(
-        all_idx, test_size=test_fraction, stratify=labels, random_state=seed
-    )
-    base = regressor if regressor is not None else default_regressor(seed)
-    x_all, y_all = ik_inputs(features), joint_targets(q)
-    epoch_mode = isinstance(base, MLPRegressor) and base.solver in ("adam", "sgd")
-    total = n_clusters * (int(base.max_iter) if epoch_mode else 1)
-    report = TrainReport()
-    nets: list[_Net | _SklearnNet] = []
-    rng = np.random.default_rng(seed)
-    with tqdm(total=total, desc=f"train ik {arm.name} ({clustering})", disable=not progress,
-              unit="epoch" if epoch_mode else "cluster") as bar:  # fmt: skip
-        for c in range(n_clusters):
-            idx = train_idx[labels[train_idx] == c]
-            if len(idx) < 10:
-                raise ValueError(f"cluster {c} has only {len(idx)} training samples")
-            x_scaler = StandardScaler().fit(x_all[idx])
-            y_scaler = StandardScaler().fit(y_all[idx])
-            xs, ys = x_scaler.transform(x_all[idx]), y_scaler.transform(y_all[idx])
-            reg = clone(base)
-            if "random_state" in reg.get_params():
-                reg.set_params(random_state=seed + c)
-            if epoch_mode:
-                done_before = bar.n
-                curves = _fit_mlp_epochs(reg, xs, ys, rng, lr_drops, bar if progress else None)
-                if progress:
-                    bar.update(done_before + int(base.max_iter) - bar.n)  # skip epochs not needed
-            else:
-                reg.fit(xs, ys)
-                curves = {}
-                bar.update(1)
-            report.curves.append(curves)
-            report.cluster_sizes.append(int(np.sum(labels == c)))
-            nets.append(_net_from_sklearn(reg, x_scaler, y_scaler))
-
-    report.seconds = time.perf_counter() - t0
-    model = LearnedIK(arm, nets, clustering, centers)
-    # per-cluster regressor on its own test samples, then the full model on the pooled test set
-    for c, net in enumerate(nets):
-        idx = test_idx[labels[test_idx] == c]
-        qp = arm.wrap_to_limits(joints_from_outputs(net.predict(x_all[idx])))
-        pe, _ = arm.pose_error(qp, features[idx])
-        mae = np.mean(np.abs(kin.wrap_angle(qp - q[idx])))
-        report.test.append(
-            {"n": len(idx), "pos_err_mean": float(pe.mean()), "joint_mae": float(mae)}
-        )
-    res = model.solve(features[test_idx])
-    report.test_all = {
-        "n": len(test_idx),
-        "pos_err_mean": float(res.pos_err.mean()),
-        "pos_err_median": float(np.median(res.pos_err)),
-        "rot_err_mean_deg": float(np.degrees(res.rot_err.mean())),
-        "success_rate": float(res.success.mean()),
-    }
-    reg_desc = (
-        repr(base)
-        if not epoch_mode
-        else (
-            f"MLPRegressor(hidden_layer_sizes={tuple(base.hidden_layer_sizes)}, solver={base.solver!r}, "
-            f"batch_size={base.batch_size}, max_iter={base.max_iter}, lr_drops={lr_drops})"
-        )
-    )
-    model.info = {
-        "clustering": clustering,
-        "n_samples": len(q),
-        "n_train": len(train_idx),
-        "n_test": len(test_idx),
-        "seed": int(seed),
-        "regressor": reg_desc,
-        "seconds": round(report.seconds, 1),
-        "epochs": [len(c.get("loss", [])) for c in report.curves],
-        "test_all": report.test_all,
-    }
-    return model, report
-
-
-def plot_training_curves(report: TrainReport, path: str | Path, title: str = "") -> Path:
-    """Learning curves (train loss and validation loss per epoch, per cluster) to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for c, curves in enumerate(report.curves):
-        if curves.get("loss"):
-            (line,) = ax.semilogy(curves["loss"], label=f"cluster {c} train")
-            if curves.get("val_loss"):
-                ax.semilogy(
-                    curves["val_loss"], "--", color=line.get_color(), label=f"cluster {c} val"
-                )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (0.5 MSE, standardised sin/cos)")
-    ax.set_title(title or "LearnedIK training curves")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import kinematics as kin
+from .._extras import require
 from ..data import make_ik_dataset
+from ..plots import pyplot
 from ..solvers import DLSIK, AnalyticIK, HybridIK, IKSolver, PyBulletIK
+from ..tables import markdown_table
 from .ik import LearnedIK
 
 COLUMNS = (
@@ -125,21 +127,47 @@ def evaluate_ik(
         ("DLSIK", dls, sub),
         ("AnalyticIK (exact reference)", analytic, feats),
     ]  # fmt: skip
-    rows, errors = [], {}
     try:
-        for name, solver, f in tqdm(plan, desc="eval ik", disable=not progress, unit="row"):
-            row, err = _row(name, solver, f, analytic)
-            rows.append(row)
-            errors[name] = err
+        rows, errors = _run_plan(plan, analytic, progress)
     finally:
         for s in (hyb_fallback, hybp_fallback, hybc_fallback, pb_tuned, pb_default):
             s.close()
-    meta = {
-        "arm": arm.name,
-        "urdf_hash": arm.urdf_hash,
+    meta = _meta(model, n_test, len(sub), seed, refine_steps)
+    return {
+        "summary": {"meta": meta, "rows": rows},
+        "errors": errors,
+        "features": feats,
+        "learned_pos_err": errors[plan[0][0]],
+    }
+
+
+def _run_plan(
+    plan: list[tuple[str, IKSolver, np.ndarray]], analytic: AnalyticIK, progress: bool
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Every row of the plan in order -> (rows, {method: (n,) position errors in m})."""
+    if progress:
+        require("train", "tqdm")
+        from tqdm.auto import tqdm
+
+        plan = tqdm(plan, desc="eval ik", unit="row")
+    rows, errors = [], {}
+    for name, solver, f in plan:
+        row, err = _row(name, solver, f, analytic)
+        rows.append(row)
+        errors[name] = err
+    return rows, errors
+
+
+def _meta(
+    model: LearnedIK, n_test: int, n_numerical: int, seed: int, refine_steps: int
+) -> dict[str, Any]:
+    """What the table was measured on (the summary's ``meta``)."""
+    return {
+        "arm": model.arm.name,
+        "urdf_hash": model.arm.urdf_hash,
         "clustering": model.clustering,
         "n_test": int(n_test),
-        "n_numerical": len(sub),
+        "n_numerical": n_numerical,
         "test_seed": int(seed),
         "refine_steps": int(refine_steps),
         "pos_tol_m": model.pos_tol,
@@ -151,44 +179,42 @@ def evaluate_ik(
             "(a DLS polish of one pose counts as one call)"
         ),
     }
-    return {
-        "summary": {"meta": meta, "rows": rows},
-        "errors": errors,
-        "features": feats,
-        "learned_pos_err": errors[plan[0][0]],
-    }
+
+
+#: the table's column titles (the order of :data:`COLUMNS`, the three errors in one cell)
+TABLE_HEADERS = (
+    "Method", "n", "Joint MAE (rad)", "EE pos err mean / median / p99 (m)", "pitch err (deg)",
+    "success (<1 mm, <1 deg)", "total time (s)", "time/sample (ms)", "numerical calls",
+)  # fmt: skip
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The summary as a Markdown table."""
+    """The summary as a Markdown table, then one line saying what it was measured on."""
     meta, rows = result["summary"]["meta"], result["summary"]["rows"]
-    head = (
-        "| Method | n | Joint MAE (rad) | EE pos err mean / median / p99 (m) | pitch err (deg) | "
-        "success (<1 mm, <1 deg) | total time (s) | time/sample (ms) | numerical calls |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    cells = [
+        [
+            r["method"],
+            str(r["n"]),
+            f"{r['joint_mae_rad']:.4f}",
+            f"{r['pos_err_mean_m']:.5f} / {r['pos_err_median_m']:.5f} / {r['pos_err_p99_m']:.5f}",
+            f"{r['pitch_err_mean_deg']:.3f}",
+            f"{100 * r['success_rate']:.2f}%",
+            f"{r['total_time_s']:.3f}",
+            f"{r['time_per_sample_ms']:.4f}",
+            str(r["numerical_calls"]),
+        ]
+        for r in rows
+    ]
+    table = markdown_table(TABLE_HEADERS, cells, align=["l"] + ["r"] * (len(TABLE_HEADERS) - 1))
+    return table + (
+        f"\n\narm {meta['arm']}, {meta['clustering']} clustering, {meta['n_test']} held-out "
+        f"targets (seed {meta['test_seed']}); PyBullet/DLS rows on the first {meta['n_numerical']}."
     )
-    lines = [head]
-    for r in rows:
-        lines.append(
-            f"| {r['method']} | {r['n']} | {r['joint_mae_rad']:.4f} | "
-            f"{r['pos_err_mean_m']:.5f} / {r['pos_err_median_m']:.5f} / {r['pos_err_p99_m']:.5f} | "
-            f"{r['pitch_err_mean_deg']:.3f} | {100 * r['success_rate']:.2f}% | "
-            f"{r['total_time_s']:.3f} | {r['time_per_sample_ms']:.4f} | {r['numerical_calls']} |"
-        )
-    lines.append(
-        f"\narm {meta['arm']}, {meta['clustering']} clustering, {meta['n_test']} held-out targets "
-        f"(seed {meta['test_seed']}); PyBullet/DLS rows on the first {meta['n_numerical']}."
-    )
-    return "\n".join(lines)
 
 
 def plot_eval(result: dict[str, Any], folder: str | Path) -> list[Path]:
     """Workspace error heatmap (learned, no polish) and error histogram PNGs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arm = result["summary"]["meta"]["arm"]

@@ -1,0 +1,93 @@
+"""Both learned models' files: one exception for one situation, the moved names, the extras.
+
+A model file made for another arm raises ``ArmMismatchError`` (a ``ModelFileError``)
+from both loaders, whether the arm is passed or taken from the header. The shipped
+files are copied and their JSON headers edited (the weights' checksum covers the
+weights only), so no training is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import ikml_gym
+from ikml_gym import ArmMismatchError, DependencyNotInstalled, ModelFileError
+from ikml_gym.learned.classifier import FeasibilityClassifier, load_classifier
+from ikml_gym.learned.ik import LearnedIK, load_ik
+from ikml_gym.pretrained import has_shipped_model, shipped_model_stem, shipped_urdf_path
+
+LOADERS = {
+    "ik": ("arm4", load_ik, LearnedIK.load, "arm6"),
+    "classifier": ("arm6", load_classifier, FeasibilityClassifier.load, "arm4"),
+}
+
+
+def _copy_shipped(kind, tmp_path, **header_changes):
+    arm_name = LOADERS[kind][0]
+    stem = shipped_model_stem(arm_name, kind)
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(stem.with_name(stem.name + suffix), tmp_path / f"m{suffix}")
+    header = json.loads((tmp_path / "m.json").read_text())
+    header.update(header_changes)
+    (tmp_path / "m.json").write_text(json.dumps(header))
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+def test_model_for_another_arm_passed_raises_arm_mismatch(kind, tmp_path):
+    _, load, load_method, other = LOADERS[kind]
+    path = _copy_shipped(kind, tmp_path)
+    with pytest.raises(ArmMismatchError):
+        load(path, arm=ikml_gym.load_arm(other))
+    with pytest.raises(ArmMismatchError):
+        load_method(path, arm=ikml_gym.load_arm(other))
+
+
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+def test_model_for_an_arm_that_does_not_ship_raises_arm_mismatch(kind, tmp_path):
+    _, load, _, _ = LOADERS[kind]
+    path = _copy_shipped(kind, tmp_path, arm="my_arm")
+    with pytest.raises(ArmMismatchError, match="my_arm"):
+        load(path)
+
+
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+def test_model_for_another_urdf_of_a_shipped_arm_raises_arm_mismatch(kind, tmp_path):
+    _, load, _, _ = LOADERS[kind]
+    path = _copy_shipped(kind, tmp_path, urdf_hash="0" * 64)
+    with pytest.raises(ArmMismatchError, match="URDF"):
+        load(path)
+
+
+def test_arm_mismatch_is_a_model_file_error():
+    assert issubclass(ArmMismatchError, ModelFileError)
+
+
+def test_pretrained_finds_the_shipped_files():
+    for name in ("arm4", "arm6"):
+        assert shipped_urdf_path(name).is_file()
+        assert has_shipped_model(name, "classifier")
+    assert has_shipped_model("arm4", "ik") and not has_shipped_model("arm6", "ik")
+
+
+def test_training_names_still_import_from_the_model_modules():
+    from ikml_gym.learned import classifier, ik, train_classifier, train_ik
+
+    assert ik.train_learned_ik is train_ik.train_learned_ik
+    assert ik.default_regressor is train_ik.default_regressor
+    assert ik.TrainReport is train_ik.TrainReport
+    assert classifier.train_classifier is train_classifier.train_classifier
+    assert classifier.TrainConfig is train_classifier.TrainConfig
+    assert classifier.split_indices is train_classifier.split_indices
+    with pytest.raises(AttributeError):
+        ik.no_such_name  # noqa: B018
+
+
+def test_missing_training_dependency_names_the_extra():
+    from ikml_gym._extras import require_training
+
+    with pytest.raises(DependencyNotInstalled, match=r'pip install "ikml_gym\[train\]"'):
+        require_training("ikml_gym_no_such_module")
