@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DependencyNotInstalled
+from ._extras import require
 
 
 def pyplot() -> Any:
@@ -13,12 +13,9 @@ def pyplot() -> Any:
     Raises:
         DependencyNotInstalled: matplotlib is missing (``pip install "ikml_gym[plots]"``).
     """
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise DependencyNotInstalled(
-            'plots need matplotlib: pip install "ikml_gym[plots]"'
-        ) from exc
+    require("plots", "matplotlib")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

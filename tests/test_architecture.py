@@ -21,10 +21,9 @@ ROOT = "__init__"
 
 #: lowest first; a module may import from its own layer and the layers before it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_version", "labels", "tables", "plots", "kinematics", "bullet"),
-    ("_validation", "io", "arms"),
+    ("errors", "_version", "_extras", "pretrained", "labels", "tables", "plots"),
+    ("kinematics", "bullet", "_validation", "io", "arms"),
     ("closed_form",),
-    ("pretrained",),
     ("solvers",),
     ("data",),  # labels datasets with the solvers (closed form where one exists, DLS otherwise)
     ("learned",),

@@ -21,9 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ..errors import DependencyNotInstalled
-
-SB3_EXTRA = 'pip install "ikml_gym[sb3]"'
+from .._extras import require
 
 
 @dataclass
@@ -119,14 +117,10 @@ def train_sac_her(
     Returns:
         (the SAC model, :class:`TrainingLog`).
     """
-    try:
-        import torch
-        from stable_baselines3 import SAC, HerReplayBuffer
-        from stable_baselines3.common.callbacks import BaseCallback
-    except ImportError as exc:
-        raise DependencyNotInstalled(
-            f"SAC training needs stable-baselines3 and torch: {SB3_EXTRA}"
-        ) from exc
+    require("sb3", "torch", "stable_baselines3")
+    import torch
+    from stable_baselines3 import SAC, HerReplayBuffer
+    from stable_baselines3.common.callbacks import BaseCallback
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
