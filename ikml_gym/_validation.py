@@ -49,7 +49,8 @@ def as_batch(x: object, width: int, name: str) -> tuple[np.ndarray, bool]:
 
 
 #: arrays up to this many entries are checked element by element in Python, which for a
-#: single pose is several times cheaper than numpy's reductions (about 2 us each)
+#: single pose is several times cheaper than numpy's reductions
+#: (see benchmarks/results/design_choices.md)
 SMALL_ARRAY = 32
 
 

@@ -8,8 +8,8 @@ part scaled into [-1, 1]. With a position goal, when the last step's IK failed
 edge of the workspace) the tool turns toward the orientation of the env's goal
 pose, which the goal filter found reachable with that position (read from
 ``env.unwrapped.goal_pose``: privileged, as scripted agents are). Steering there
-all the time was measured worse (82% vs 94% success on arm4 over 50 episodes:
-the sweep crosses more singular configurations). Whatever IK solver the env was built with turns those
+all the time succeeds less often: the sweep crosses more singular configurations
+(see benchmarks/results/design_choices.md). Whatever IK solver the env was built with turns those
 targets into joint targets, so the same agent measures any IK stack.
 """
 

@@ -70,8 +70,8 @@ def make_solver(
         return load_ik(arm.name, arm=arm, **tols)
     if spec == "hybrid":
         # pitch closure: the last joint from the target pitch, exact algebra for the
-        # yaw-pitch-...-pitch arms the learned IK handles (measured on Reach4DOFEE-v0:
-        # 4.7% of the steps need the fallback with it, 16% without)
+        # yaw-pitch-...-pitch arms the learned IK handles; far fewer steps need the
+        # fallback with it than without (see benchmarks/results/design_choices.md)
         learned = load_ik(arm.name, arm=arm, pitch_closure=True, **tols)
         fallback = PyBulletIK(arm, **tols)
         owned.append(fallback)

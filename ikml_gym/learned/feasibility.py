@@ -32,16 +32,17 @@ from ..labels import label_from_kinv
 from ..solvers import IKSolver, total_calls
 from .classifier import ClassifierResult, FeasibilityClassifier
 
-#: Default gate threshold, chosen on the 80,000-pose arm6 validation split of the shipped
-#: model: the largest gate probability of a wrong reachability answer there (0.99454),
-#: rounded up (``classifier_eval.choose_confidence``); measured on test in benchmarks/classifier.py.
+#: Default gate threshold, chosen on the arm6 validation split of the shipped model: the
+#: largest gate probability of a wrong reachability answer there, rounded up
+#: (``classifier_eval.choose_confidence``; see benchmarks/results/design_choices.md).
 DEFAULT_CONFIDENCE = 0.995
 GATES = ("reachability", "class")
 #: DLSIK settings of the default fallback (``fallback=None``). The poses the classifier
 #: is unsure of lie at the workspace boundary, where the solver's default success tolerance
-#: (1 mm, 1 degree) accepts unreachable poses less than 1 mm outside it (all 22 fallback
-#: errors on the arm6 test split were such false "reachable"); 0.1 mm / 1e-4 rad leaves 4,
-#: and more restarts keep reachable near-singular poses from failing at that tolerance.
+#: (1 mm, 1 degree) accepts unreachable poses less than 1 mm outside it (the fallback's
+#: wrong answers on the arm6 test split were such false "reachable"); 0.1 mm / 1e-4 rad
+#: leaves few of them (see benchmarks/results/design_choices.md), and more restarts keep
+#: reachable near-singular poses from failing at that tolerance.
 DLS_FALLBACK = {"max_iters": 60, "restarts": 30, "pos_tol": 1e-4, "rot_tol": 1e-4}
 
 

@@ -83,8 +83,8 @@ __getattr__ = lazy_attributes(__name__, "ikml_gym.learned.train_ik", _TRAINING_N
 
 # ---------------------------------------------------------------------------- solver
 #: with a q0, proposals within this many times the tolerances count as real branches
-#: (measured on arm4 reaching, 200 episodes: 1x left the arm to jump branches where its
-#: own branch's guess was slightly off, any distance picked garbage for missing branches)
+#: (1x left the arm to jump branches where its own branch's guess was slightly off, any
+#: distance picked garbage for missing branches; see benchmarks/results/design_choices.md)
 BRANCH_PLAUSIBLE = 3.0
 _RESULT_FIELDS = [f.name for f in fields(IKResult)]
 #: poses per chunk of a large batch (all heads' activations and FK checks stay in cache)
@@ -237,7 +237,8 @@ class LearnedIK(IKSolver):
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         # q0 selects the branch (see _best); the network itself needs no seed. Chunks
-        # keep every head's activations and FK check in cache (measured 1.6x at 100,000)
+        # keep every head's activations and FK check in cache, which is faster than one
+        # large batch (see benchmarks/results/design_choices.md)
         if len(features) > CHUNK:
             parts = [
                 self._best(features[s : s + CHUNK], None if q0 is None else q0[s : s + CHUNK])

@@ -6,16 +6,17 @@ it fast on a CPU, each measured by ``benchmarks/inference.py``:
 
 * **No subnormal weights.** Weight decay pushes weights towards zero, and a
   float32 entry below ``np.finfo(np.float32).tiny`` (1.2e-38) makes every
-  product touching it take a slow microcode path (up to ~200x on many x86 CPUs). Such
+  product touching it take a slow microcode path on many x86 CPUs. Such
   entries are flushed to exactly zero here, when a model is saved and when it
   is loaded (:func:`flush_subnormals`); their products were below 1e-37 anyway.
 * **Dead units removed.** Weights below :data:`NEGLIGIBLE_WEIGHT` (1e-30) count
   as zero. A hidden unit whose incoming weights are all zero outputs the
   constant ``relu(bias)``: it is folded into the next layer's
   bias and dropped; a unit whose outgoing weights are all zero is dropped too.
-  The shipped reachability classifiers, trained with weight decay, keep only
-  102-156 of the 256 units of their second and third hidden layers this way, and
-  none of their labels changes.
+  The shipped reachability classifiers, trained with weight decay, keep well
+  under the 256 units of their second and third hidden layers this way, and none
+  of their labels changes (see ``benchmarks/results/design_choices.md`` for both
+  measurements).
 * **One product per layer for all heads.** Every layer is one stacked float32
   ``matmul`` of shape ``(K, N, width)`` (heads that share their input
   standardisation share one first-layer GEMM ``(d_in, K * width)``). The input

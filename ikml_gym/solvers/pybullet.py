@@ -74,7 +74,7 @@ class PyBulletIK(IKSolver):
         for j, v in zip(self._joints, q_start):
             p.resetJointState(self._body, j, float(v), physicsClientId=c)
         # No lowerLimits/upperLimits: PyBullet's null-space mode they switch on solves
-        # almost nothing here (measured: 1-2% vs 76-87% per attempt); the answer is
+        # almost nothing here (see benchmarks/results/design_choices.md); the answer is
         # wrapped/clipped into the limits and FK-checked instead.
         sol = p.calculateInverseKinematics(
             self._body,
