@@ -128,3 +128,19 @@ def test_training_and_plots_name_the_extra_to_install(tmp_path):
     assert 'pip install "ikml_gym[train]"' in out["train"]
     assert 'pip install "ikml_gym[plots]"' in out["plots"]
     assert 'pip install "ikml_gym[sb3]"' in out["sb3"]
+
+
+def test_trajectory_demo_keeps_its_numbers_without_matplotlib(tmp_path):
+    out = _run_core_only(
+        f"""
+        import json
+
+        from ikml_gym.demo.trajectories import trajectory_filter
+
+        res = trajectory_filter(4, waypoints=10, seed=0, plot_dir={str(tmp_path)!r})
+        print(json.dumps({{"plot": res["plot"], "calls": res["ik_calls_baseline"]}}))
+        """
+    )
+    assert out["calls"] == 40  # the baseline's IK on every waypoint still ran
+    assert 'pip install "ikml_gym[plots]"' in out["plot"]
+    assert not list(tmp_path.iterdir())  # no half-written picture

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import plots
 from ..arms import Arm
 from ..planning import (
     TRAJECTORY_STATUS,
@@ -42,7 +43,8 @@ def trajectory_filter(
         n_traj: number of candidate trajectories T.
         waypoints: waypoints W per trajectory.
         seed: seeds the trajectories and both DLSIK solvers.
-        plot_dir: folder for ``trajectories.png`` (no picture when ``None``).
+        plot_dir: folder for ``trajectories.png`` (no picture when ``None``, and none, with a
+            note in ``plot``, where matplotlib is not installed).
 
     Returns:
         JSON-ready numbers: IK calls of both methods, agreements (fractions in [0, 1]),
@@ -68,8 +70,12 @@ def trajectory_filter(
         "seconds_filter": t_filter,
         "confidence": filt.confidence,
     }
-    if plot_dir is not None:
-        res["plot"] = str(plot_trajectories(traj, mine.label, mine.status, Path(plot_dir)))
+    if plot_dir is not None:  # a core install without matplotlib still gets every number
+        res["plot"] = (
+            str(plot_trajectories(traj, mine.label, mine.status, Path(plot_dir)))
+            if plots.available()
+            else plots.MISSING_NOTE
+        )
     return res
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .._validation import real_number, whole_number
 from ..arms import Arm, load_arm
 from ..errors import InvalidInputError
+from ..pretrained import SHIPPED_ARMS
 from .robot import check_home, home_configuration
 from .task import GoalCheck, default_distance_threshold, task_ik_tolerance
 
@@ -50,7 +51,7 @@ def resolve_arm(spec: str | Path | Arm) -> Arm:
     if isinstance(spec, Arm):
         return spec
     key = str(spec)
-    if key in ("arm4", "arm6"):
+    if key in SHIPPED_ARMS:
         if key not in _SHIPPED_ARMS:
             _SHIPPED_ARMS[key] = load_arm(key)
         return _SHIPPED_ARMS[key]
