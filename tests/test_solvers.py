@@ -218,6 +218,23 @@ def test_calls_sum_the_solver_tree_counting_a_shared_solver_once(arm4, arm6):
     assert screened.calls == fallback.calls == 0
 
 
+def test_env_parts_meter_the_solver_they_are_given(arm6):
+    """A controller reads its solver's calls through a meter made when the solver is set,
+    so a solver swapped in later is the one counted."""
+    from ikml_gym.envs.robot import EEControl
+    from ikml_gym.solvers import CallMeter
+
+    q, f = _targets(arm6, 10)
+    first, second = DLSIK(arm6), DLSIK(arm6)
+    meter = CallMeter([HybridIK(_HalfRight(arm6, q), first)])
+    HybridIK(_HalfRight(arm6, q), first).solve(f)
+    assert meter() == first.calls == 5
+    control = EEControl(first, ee_step=0.01)
+    control.solver = second
+    second.solve(f[:3])
+    assert control._calls() == 3
+
+
 def test_reseed_reaches_nested_solvers_with_distinct_deterministic_streams(arm4):
     from ikml_gym.solvers import reseed, seeded_solvers
 

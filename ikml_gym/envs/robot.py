@@ -19,7 +19,7 @@ from .._validation import as_batch
 from ..arms import POSE4, Arm
 from ..bullet import named_joints
 from ..errors import InvalidInputError
-from ..solvers.base import total_calls
+from ..solvers.base import CallMeter
 from .sim import BulletSim
 
 #: default action scales: joint step (rad), ee rotation step (rad) and ik_prior residual
@@ -163,7 +163,7 @@ class EEControl(Controller):
     targets. Where it fails (errors above its tolerances) its answer is still used if
     it ends closer to the target position than the arm is and moves no joint by more
     than ``max_jump`` (rad); otherwise the previous joint targets are kept. Every
-    numerical call is counted (see :func:`~ikml_gym.solvers.total_calls`).
+    numerical call is counted (see :class:`~ikml_gym.solvers.CallMeter`).
     """
 
     name = "ee"
@@ -175,6 +175,16 @@ class EEControl(Controller):
         self.ee_step = float(ee_step)
         self.rot_step = float(rot_step)
         self.max_jump = float(max_jump)
+
+    @property
+    def solver(self) -> Any:
+        """The part this one calls; setting it walks its solver tree once (call counting)."""
+        return self._solver
+
+    @solver.setter
+    def solver(self, value: Any) -> None:
+        self._solver = value
+        self._calls = CallMeter([value])
 
     @property
     def action_dim(self) -> int:
@@ -195,9 +205,9 @@ class EEControl(Controller):
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         target = self.target(action, state.features)
-        before = total_calls([self.solver])
+        before = self._calls()
         res = self.solver.solve(target, q0=state.q)
-        calls = total_calls([self.solver]) - before
+        calls = self._calls() - before
         ok = bool(res.success)
         q_new = np.asarray(res.q, dtype=np.float64)
         if not ok:
@@ -233,6 +243,16 @@ class IKPriorControl(Controller):
         self.prior_success = False
 
     @property
+    def prior(self) -> Any:
+        """The part this one calls; setting it walks its solver tree once (call counting)."""
+        return self._prior
+
+    @prior.setter
+    def prior(self, value: Any) -> None:
+        self._prior = value
+        self._calls = CallMeter([value])
+
+    @property
     def action_dim(self) -> int:
         return self.arm.dof
 
@@ -244,7 +264,7 @@ class IKPriorControl(Controller):
         return self.q_prior if self.q_prior is not None else np.zeros(self.arm.dof)
 
     def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
-        before = total_calls([self.prior])
+        before = self._calls()
         res = self.prior.solve(goal_features, q0=state.q)
         self.q_prior = np.clip(
             np.asarray(res.q, dtype=np.float64),
@@ -252,7 +272,7 @@ class IKPriorControl(Controller):
             self.arm.joint_limits[:, 1],
         )
         self.prior_success = bool(res.success)
-        return total_calls([self.prior]) - before
+        return self._calls() - before
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         if self.q_prior is None:

@@ -31,7 +31,7 @@ from .. import kinematics as kin
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
-from ..solvers.base import total_calls
+from ..solvers.base import CallMeter
 
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
@@ -62,8 +62,6 @@ def task_ik_tolerance(distance_threshold: float) -> tuple[float, float]:
     goal filter's solver uses the same rule, so "reachable" means the same for both.
     """
     return IK_TOLERANCE_FRACTION * float(distance_threshold), IK_TOLERANCE_ANGLE
-
-
 
 
 def predict_classes(classifier: Any, features: np.ndarray) -> np.ndarray:
@@ -118,14 +116,20 @@ class IKGoalCheck(GoalCheck):
     def __init__(self, solver: Any) -> None:
         self.solver = solver
 
+    @property
+    def solver(self) -> Any:
+        """The part this one calls; setting it walks its solver tree once (call counting)."""
+        return self._solver
+
+    @solver.setter
+    def solver(self, value: Any) -> None:
+        self._solver = value
+        self._calls = CallMeter([value])
+
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
-        before = total_calls([self.solver])
+        before = self._calls()
         res = self.solver.solve(features)
-        return (
-            np.atleast_1d(np.asarray(res.success, dtype=bool)),
-            None,
-            total_calls([self.solver]) - before,
-        )
+        return np.atleast_1d(np.asarray(res.success, dtype=bool)), None, self._calls() - before
 
     def solvers(self) -> list[Any]:
         return [self.solver]
@@ -149,11 +153,21 @@ class ClassifierGoalCheck(GoalCheck):
         self.exclude_near_singular = bool(exclude_near_singular)
         self.batch_size = int(batch_size)
 
+    @property
+    def classifier(self) -> Any:
+        """The part this one calls; setting it walks its solver tree once (call counting)."""
+        return self._classifier
+
+    @classifier.setter
+    def classifier(self, value: Any) -> None:
+        self._classifier = value
+        self._calls = CallMeter([value])
+
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        before = total_calls([self.classifier])
+        before = self._calls()
         classes = predict_classes(self.classifier, features)
         lowest = NEAR_SINGULAR + 1 if self.exclude_near_singular else NEAR_SINGULAR
-        return classes >= lowest, classes, total_calls([self.classifier]) - before
+        return classes >= lowest, classes, self._calls() - before
 
     def solvers(self) -> list[Any]:
         return [self.classifier]  # a FeasibilityFilter owns a solver; a classifier none

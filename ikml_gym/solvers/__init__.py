@@ -25,6 +25,7 @@ from .analytic import AnalyticIK
 from .base import (
     DEFAULT_POS_TOL,
     DEFAULT_ROT_TOL,
+    CallMeter,
     IKResult,
     IKSolver,
     reseed,
@@ -44,6 +45,7 @@ __all__ = [
     "DLSIK",
     "SCREEN_CONFIDENCE",
     "AnalyticIK",
+    "CallMeter",
     "HybridIK",
     "IKResult",
     "IKSolver",
