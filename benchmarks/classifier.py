@@ -34,7 +34,7 @@ import numpy as np
 import ikml_gym
 from ikml_gym.data import make_classifier_dataset
 from ikml_gym.io import atomic_write_json, atomic_write_text, load_dataset
-from ikml_gym.learned.classifier import load_classifier, split_indices
+from ikml_gym.learned.classifier import load_classifier
 from ikml_gym.learned.classifier_eval import (
     FILTER_FALLBACK,
     evaluate,
@@ -43,6 +43,7 @@ from ikml_gym.learned.classifier_eval import (
     write_plots,
 )
 from ikml_gym.learned.feasibility import DEFAULT_CONFIDENCE
+from ikml_gym.learned.train_classifier import split_indices
 from ikml_gym.solvers import DLSIK, AnalyticIK
 
 HERE = Path(__file__).resolve().parent

@@ -54,8 +54,9 @@ def training_command(name: str) -> list[str]:
 
 def classifier_metrics(path: Path, arm_name: str) -> dict[str, float]:
     from ikml_gym.data import make_classifier_dataset
-    from ikml_gym.learned.classifier import load_classifier, split_indices
+    from ikml_gym.learned.classifier import load_classifier
     from ikml_gym.learned.classifier_eval import split_metrics
+    from ikml_gym.learned.train_classifier import split_indices
 
     model = load_classifier(path)
     arrays, _ = make_classifier_dataset(model.arm, seed=0, progress=False)

@@ -18,7 +18,8 @@ import pybullet_data
 
 import ikml_gym
 from ikml_gym.data import make_classifier_dataset
-from ikml_gym.learned.classifier import TrainConfig, load_classifier, train_classifier
+from ikml_gym.learned.classifier import load_classifier
+from ikml_gym.learned.train_classifier import TrainConfig, train_classifier
 
 
 def main() -> None:
