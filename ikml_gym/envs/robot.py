@@ -19,7 +19,7 @@ from .._validation import as_batch
 from ..arms import POSE4, Arm
 from ..bullet import named_joints
 from ..errors import InvalidInputError
-from ..solvers.base import CallMeter
+from ..solvers.base import MeteredPart
 from .sim import BulletSim
 
 #: default action scales: joint step (rad), ee rotation step (rad) and ik_prior residual
@@ -167,6 +167,7 @@ class EEControl(Controller):
     """
 
     name = "ee"
+    solver = MeteredPart()
 
     def __init__(
         self, solver: Any, ee_step: float, rot_step: float = ROT_STEP, max_jump: float = 0.5
@@ -175,16 +176,6 @@ class EEControl(Controller):
         self.ee_step = float(ee_step)
         self.rot_step = float(rot_step)
         self.max_jump = float(max_jump)
-
-    @property
-    def solver(self) -> Any:
-        """The part this one calls; setting it walks its solver tree once (call counting)."""
-        return self._solver
-
-    @solver.setter
-    def solver(self, value: Any) -> None:
-        self._solver = value
-        self._calls = CallMeter([value])
 
     @property
     def action_dim(self) -> int:
@@ -235,22 +226,13 @@ class IKPriorControl(Controller):
     """
 
     name = "ik_prior"
+    prior = MeteredPart()
 
     def __init__(self, prior: Any, residual_scale: float = RESIDUAL_SCALE) -> None:
         self.prior = prior
         self.residual_scale = float(residual_scale)
         self.q_prior: np.ndarray | None = None
         self.prior_success = False
-
-    @property
-    def prior(self) -> Any:
-        """The part this one calls; setting it walks its solver tree once (call counting)."""
-        return self._prior
-
-    @prior.setter
-    def prior(self, value: Any) -> None:
-        self._prior = value
-        self._calls = CallMeter([value])
 
     @property
     def action_dim(self) -> int:

@@ -31,7 +31,7 @@ from .. import kinematics as kin
 from ..arms import POSE4, Arm
 from ..errors import InvalidInputError
 from ..labels import NEAR_SINGULAR, UNKNOWN_CLASS, UNREACHABLE
-from ..solvers.base import CallMeter
+from ..solvers.base import MeteredPart
 
 #: default success radius as a fraction of the arm's reach
 DISTANCE_FRACTION = 0.05
@@ -111,20 +111,11 @@ class IKGoalCheck(GoalCheck):
     """
 
     name = "ik"
+    solver = MeteredPart()
     batch_size = 1
 
     def __init__(self, solver: Any) -> None:
         self.solver = solver
-
-    @property
-    def solver(self) -> Any:
-        """The part this one calls; setting it walks its solver tree once (call counting)."""
-        return self._solver
-
-    @solver.setter
-    def solver(self, value: Any) -> None:
-        self._solver = value
-        self._calls = CallMeter([value])
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, None, int]:
         before = self._calls()
@@ -145,6 +136,7 @@ class ClassifierGoalCheck(GoalCheck):
     """
 
     name = "classifier"
+    classifier = MeteredPart()
 
     def __init__(
         self, classifier: Any, exclude_near_singular: bool = False, batch_size: int = 32
@@ -152,16 +144,6 @@ class ClassifierGoalCheck(GoalCheck):
         self.classifier = classifier
         self.exclude_near_singular = bool(exclude_near_singular)
         self.batch_size = int(batch_size)
-
-    @property
-    def classifier(self) -> Any:
-        """The part this one calls; setting it walks its solver tree once (call counting)."""
-        return self._classifier
-
-    @classifier.setter
-    def classifier(self, value: Any) -> None:
-        self._classifier = value
-        self._calls = CallMeter([value])
 
     def accept(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         before = self._calls()

@@ -202,6 +202,22 @@ class CallMeter:
         return total
 
 
+class MeteredPart:
+    """A class attribute holding the solver (or owner of solvers) a part calls: setting it
+    also sets the part's ``_calls``, a :class:`CallMeter` of it. Used by the env's
+    controllers and goal checks: ``solver = MeteredPart()``, then ``self._calls()``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self._slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self._slot, value)
+        obj._calls = CallMeter([value])
+
+
 def reset_calls(parts: Iterable[Any]) -> None:
     """Set the call counters of every solver of ``parts`` back to zero."""
     for s in walk_solvers(parts):
