@@ -9,7 +9,7 @@ from ikml_gym import kinematics as kin
 
 torch = pytest.importorskip("torch")
 
-from ikml_gym.learned.torch_fk import TorchFK  # noqa: E402
+from ikml_gym.learned.torch_fk import TorchFK
 
 #: (shipped name or pybullet_data-relative URDF, ee_link) of every arm
 ALL_ARMS = [
