@@ -156,3 +156,44 @@ def test_q0_tracking_picks_the_plausible_head_nearest_q0(arm4):
         assert res.success
         np.testing.assert_allclose(res.q, branch, atol=1e-5)
     assert model.solve(f[0]).success  # without q0: a plausible head, not the far one
+
+
+def test_a_pybullet_data_arm_trains_saves_and_loads(resolve_arm, tmp_path, rng):
+    xarm = resolve_arm("xarm/xarm6_robot.urdf")
+    cfg = MHTrainConfig(heads=2, hidden=(16,), steps=30, batch=64, eval_every=10, n_eval=50)
+    model, report = train_multi_hypothesis_ik(xarm, cfg, progress=False)
+    assert report.steps == 30 and len(report.curve) == 3
+    model.save(tmp_path / "xarm")
+    f = xarm.fk_features(xarm.random_q(20, rng))
+    loaded = MultiHypothesisIK.load(tmp_path / "xarm", arm=xarm)
+    np.testing.assert_array_equal(loaded.solve(f).q, model.solve(f).q)
+    with pytest.raises(ArmMismatchError, match="not shipped"):
+        MultiHypothesisIK.load(tmp_path / "xarm")
+
+
+def test_cli_train_ik_fk_records_its_command_and_repeats(tmp_path, capsys):
+    import json
+
+    from ikml_gym.cli import main
+
+    words = ["train", "ik", "--method", "fk", "--arm", "arm4", "--heads", "2", "--hidden", "16"]
+    words += ["--steps", "40", "--batch", "64", "--eval-every", "20", "--seed", "5", "--quiet"]
+    assert main([*words, "--out", str(tmp_path / "a")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["steps"] == 40 and out["finished"]
+    assert main([*words, "--out", str(tmp_path / "b")]) == 0
+    a, b = (MultiHypothesisIK.load(tmp_path / s) for s in "ab")
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa, wb)
+    header = json.loads((tmp_path / "a.json").read_text())
+    assert header["kind"] == "multi_hypothesis_ik" and header["n_heads"] == 2
+    assert header["training"]["command"].startswith("ikml-gym train ik --method fk --arm arm4")
+    assert header["training"]["config"]["seed"] == 5
+
+
+def test_training_curves_png(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    from ikml_gym.learned.train_mh_ik import plot_mh_curves
+
+    png = plot_mh_curves(trained["arm4"][1], tmp_path / "curves.png")
+    assert png.is_file() and png.stat().st_size > 10_000
