@@ -243,7 +243,7 @@ class _Run:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
-        self.gen.set_state(state["gen"])
+        self.gen.set_state(state["gen"].cpu())  # a generator state is a CPU tensor
         self.step, self.curve = int(state["step"]), list(state["curve"])
         self.loss_sum, self.loss_n = float(state["loss_sum"]), int(state["loss_n"])
 
