@@ -112,7 +112,7 @@ def test_a_model_for_another_arm_is_refused(trained, arm4, arm6, tmp_path):
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(arm6, tmp_path):
     cfg = MHTrainConfig(heads=2, hidden=(16, 16), steps=40, batch=64, eval_every=10, n_eval=50)
     whole, whole_report = train_multi_hypothesis_ik(arm6, cfg, progress=False)
-    ckpt = tmp_path / "run.pt"
+    ckpt = tmp_path / "run.ckpt"
     _, part_report = train_multi_hypothesis_ik(
         arm6, cfg, checkpoint=ckpt, stop_after=25, progress=False
     )
@@ -197,3 +197,27 @@ def test_training_curves_png(trained, tmp_path):
 
     png = plot_mh_curves(trained["arm4"][1], tmp_path / "curves.png")
     assert png.is_file() and png.stat().st_size > 10_000
+
+
+def test_checkpoint_state_round_trips_exactly_without_pickle(tmp_path):
+    from ikml_gym.errors import ModelFileError
+    from ikml_gym.learned.torch_state import load_torch_state, save_torch_state
+
+    tiny = np.float32(1e-40)  # subnormal: kept, so a resumed run continues bit for bit
+    state = {
+        "opt": {0: {"step": torch.tensor(3.0), "avg": torch.tensor([tiny, 1.0])}},
+        "groups": [{"betas": (0.9, 0.999), "fused": None, "lr": 0.1 + 0.2}],
+        "gen": torch.Generator().manual_seed(1).get_state(),
+        "curve": [{"step": 10, "loss": 0.5}],
+    }
+    save_torch_state(tmp_path / "c.ckpt", state)
+    back = load_torch_state(tmp_path / "c.ckpt")
+    assert list(back["opt"]) == [0] and back["groups"][0]["betas"] == (0.9, 0.999)
+    assert back["groups"][0]["lr"] == 0.1 + 0.2 and back["groups"][0]["fused"] is None
+    assert back["opt"][0]["avg"][0].item() == tiny and back["curve"] == state["curve"]
+    assert torch.equal(back["gen"], state["gen"])
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelFileError, match="checkpoint"):
+        load_torch_state(tmp_path / "bad.ckpt")
+    with pytest.raises(TypeError, match="set"):
+        save_torch_state(tmp_path / "x.ckpt", {"a": {1, 2}})

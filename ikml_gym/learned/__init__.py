@@ -15,7 +15,8 @@ Multi-hypothesis learned IK (v2, any serial-chain arm):
 * :mod:`~ikml_gym.learned.mh_encoding` -- its inputs and outputs;
 * :mod:`~ikml_gym.learned.mh_ik_file` -- its model file;
 * :mod:`~ikml_gym.learned.torch_fk` -- the differentiable FK it is trained through;
-* :mod:`~ikml_gym.learned.train_mh_ik` -- training (torch), checkpoints and curves.
+* :mod:`~ikml_gym.learned.train_mh_ik` -- training (torch), checkpoints and curves;
+* :mod:`~ikml_gym.learned.torch_state` -- its checkpoint files (safetensors, no pickle).
 
 Feasibility classifier (pose -> reachability / conditioning class):
 

@@ -21,7 +21,8 @@ OneCycle learning-rate schedule.
 Reproducible: ``torch.manual_seed(seed)`` initialises the network, a generator seeded
 with ``seed`` draws the samples, and the torch CPU threads are fixed (``threads``), so
 a seed gives the same weights on the same machine and torch build. A checkpoint (every
-``checkpoint_seconds``, at an interruption and at the end) holds the network, the
+``checkpoint_seconds``, at an interruption and at the end; safetensors, no pickle:
+:mod:`ikml_gym.learned.torch_state`) holds the network, the
 optimiser, the schedule, the generator and the curves; resuming from it ends with the
 weights an uninterrupted run would have. Revolute joints only (the heads output
 angles). Needs the ``[train]`` extra (torch, tqdm), imported when training runs.
@@ -40,14 +41,15 @@ import numpy as np
 from .._extras import require_training
 from .._version import __version__
 from ..arms import POSE4, Arm
-from ..io import atomic_path
 from .mh_encoding import input_spec
 from .mh_ik import MultiHypothesisIK
 from .mlp import ACTIVATIONS
+from .torch_state import load_torch_state, save_torch_state
 
 #: checkpoint layout version (a checkpoint of another layout is refused)
 CHECKPOINT_FORMAT = 1
-#: settings that do not change the weights: a run may resume with other values
+#: settings a run may change when it resumes (the run still continues where it stopped;
+#: another thread count or device can round the float sums differently from then on)
 _RUN_ONLY = ("threads", "device", "checkpoint_seconds")
 
 
@@ -222,7 +224,7 @@ class _Run:
         return point
 
     def state(self) -> dict[str, Any]:
-        """Everything a resumed run needs (for :func:`torch.save`)."""
+        """Everything a resumed run needs (saved by :func:`save_torch_state`)."""
         return {
             "format": CHECKPOINT_FORMAT, "arm": self.arm.name, "urdf_hash": self.arm.urdf_hash,
             "config": _weight_settings(self.cfg), "step": self.step,
@@ -342,7 +344,7 @@ def _train(
     run, t0 = _Run(arm, cfg), time.perf_counter()
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.is_file():
-        run.restore(torch.load(ckpt, map_location=cfg.device, weights_only=True), ckpt)
+        run.restore(load_torch_state(ckpt), ckpt)
     start, end = run.step, min(cfg.steps, stop_after or cfg.steps)
     features = heldout_features(arm, cfg.n_eval, cfg.eval_seed)
     last_save = time.monotonic()
@@ -378,10 +380,7 @@ def _train(
 
 
 def _save(run: _Run, path: Path) -> None:
-    import torch
-
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(run.state(), tmp)
+    save_torch_state(path, run.state())
 
 
 # ------------------------------------------------------------------------ plotting
