@@ -103,6 +103,21 @@ def test_save_load_round_trip(trained, name, tmp_path, rng):
     np.testing.assert_array_equal(same.solve(f).q, model.solve(f).q)
 
 
+def test_saved_weights_hold_no_subnormals(arm6, tmp_path):
+    from safetensors.numpy import load_file
+
+    from ikml_gym.io import count_subnormals
+
+    n_in, n_out = 9, 2 * arm6.dof * 2
+    w = [np.full((n_in, 8), 1e-40, np.float32), np.ones((8, n_out), np.float32)]
+    w[0][0] = 0.5  # one live input row
+    b = [np.zeros(8, np.float32), np.full(n_out, 1e-39, np.float32)]
+    MultiHypothesisIK(arm6, w, b, n_heads=2).save(tmp_path / "m")
+    saved = load_file(str(tmp_path / "m.safetensors"))
+    assert sum(count_subnormals(a) for a in saved.values()) == 0
+    assert saved["w0"][0, 0] == np.float32(0.5)
+
+
 def test_a_model_for_another_arm_is_refused(trained, arm4, arm6, tmp_path):
     trained["arm4"][0].save(tmp_path / "arm4_mh")
     with pytest.raises(ArmMismatchError):
@@ -221,3 +236,19 @@ def test_checkpoint_state_round_trips_exactly_without_pickle(tmp_path):
         load_torch_state(tmp_path / "bad.ckpt")
     with pytest.raises(TypeError, match="set"):
         save_torch_state(tmp_path / "x.ckpt", {"a": {1, 2}})
+
+
+def test_a_prismatic_arm_is_refused_with_a_reason(tmp_path):
+    urdf = tmp_path / "slider.urdf"
+    urdf.write_text(
+        """<robot name="slider">
+  <link name="base"/><link name="l1"/><link name="tool"/>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="l1"/>
+    <origin xyz="0 0 0.1"/><axis xyz="0 0 1"/><limit lower="-3" upper="3" effort="1" velocity="1"/></joint>
+  <joint name="j2" type="prismatic"><parent link="l1"/><child link="tool"/>
+    <origin xyz="0.2 0 0"/><axis xyz="1 0 0"/><limit lower="0" upper="0.3" effort="1" velocity="1"/></joint>
+</robot>"""
+    )
+    arm = ikml_gym.load_arm(urdf, feature_kind="pose7")
+    with pytest.raises(ValueError, match="prismatic"):
+        train_multi_hypothesis_ik(arm, MHTrainConfig(steps=1), progress=False)
