@@ -123,14 +123,19 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument(
         "--n", type=positive_int, default=500_000, help="training samples (default 500000)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seeds data, clustering, split, networks")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds data, clustering, split, networks (fk: network and samples)",
+    )
     p.add_argument("--data", help="use this .npz from `ikml-gym data ik` instead of generating")
     p.add_argument("--clustering", choices=("branch", "kmeans"), default="branch")
     p.add_argument("--max-epochs", type=positive_int, default=80, help="epochs per cluster at most")
     p.add_argument("--hidden", type=int_list, help="hidden layer sizes, e.g. 256,256,256 (default)")
     p.add_argument(
         "--threads", type=int, default=1,
-        help="BLAS threads while training (default 1: reproducible weights)",
+        help="BLAS / torch threads while training (default 1: reproducible weights)",
     )  # fmt: skip
     p.add_argument(
         "--out",
