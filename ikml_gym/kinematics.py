@@ -86,21 +86,40 @@ class Chain:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_plan", self._compile())
-        object.__setattr__(self, "_basis", self._joint_basis())
+        basis = self._joint_basis()
+        basis.flags.writeable = False
+        object.__setattr__(self, "_basis", (basis, bool(np.any(self.types == PRISMATIC))))
 
     @property
     def dof(self) -> int:
         return len(self.axes)
 
-    def _joint_basis(self) -> tuple[np.ndarray, bool]:
-        """Every joint's transform from its parent as one linear map of ``[cos q, sin q, 1, q]``.
+    @property
+    def joint_basis(self) -> np.ndarray:
+        """Every joint's transform from its parent frame as one linear map (read-only).
 
-        ``origin_j @ joint_j(q) = A_j + cos(q_j) B_j + sin(q_j) C_j + q_j D_j``
-        (Rodrigues for a revolute joint, a translation along the axis for a prismatic
-        one), the end-effector's fixed ``tip`` folded into the last joint. Returns the
-        (3 dof + 1, 16 dof) matrix taking ``[cos q, sin q, q, 1]`` to the flattened
-        (dof, 4, 4) transforms, and whether any joint is prismatic.
+        A (3 dof + 1, 16 dof) float64 matrix ``B`` such that, for joint values
+        ``q`` (dof,) in radians (metres for prismatic joints),
+        ``u @ B`` reshaped to (dof, 4, 4) is the transforms ``origin_j @ joint_j(q_j)``,
+        with ``u = [cos q_1..q_dof, sin q_1..q_dof, q_1..q_dof, 1]`` (see
+        :func:`joint_basis_inputs`). Row ``j`` holds ``cos q_j``'s part, row ``dof + j``
+        ``sin q_j``'s, row ``2 dof + j`` ``q_j``'s (prismatic joints only; zero for
+        revolute ones) and the last row the constant part.
+
+        The end-effector's fixed :attr:`tip` is NOT in it: the end-effector transform is
+        ``T_1 @ T_2 @ ... @ T_dof @ tip``.
         """
+        return self._basis[0]  # type: ignore[attr-defined]
+
+    @property
+    def has_prismatic(self) -> bool:
+        """Whether any joint is prismatic (then :attr:`joint_basis` needs ``q`` itself)."""
+        return self._basis[1]  # type: ignore[attr-defined]
+
+    def _joint_basis(self) -> np.ndarray:
+        """:attr:`joint_basis`: ``origin_j @ joint_j(q) = A_j + cos(q_j) B_j + sin(q_j) C_j
+        + q_j D_j`` (Rodrigues for a revolute joint, a translation along the axis for a
+        prismatic one)."""
         n = self.dof
         basis = np.zeros((3 * n + 1, n, 4, 4))
         for i, (origin, axis, jtype) in enumerate(zip(self.origins, self.axes, self.types)):
@@ -114,7 +133,7 @@ class Chain:
             const[3, 3] = 1.0
             for row, m in ((i, cos), (n + i, sin), (2 * n + i, lin), (3 * n, const)):
                 basis[row, i] = origin @ m
-        return basis.reshape(3 * n + 1, 16 * n), bool(np.any(self.types == PRISMATIC))
+        return basis.reshape(3 * n + 1, 16 * n)
 
     def _compile(self) -> tuple:
         """Precompute the FK steps: every joint axis is made a coordinate axis (+x, +y or +z).
@@ -214,13 +233,20 @@ for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
     _LEVI_CIVITA[3 * _j + _k, _i], _LEVI_CIVITA[3 * _k + _j, _i] = 1.0, -1.0
 
 
-def _joint_transforms(chain: Chain, q: np.ndarray) -> np.ndarray:
-    """(N, dof, 4, 4): each joint's transform from its parent frame, in one product."""
-    basis, prismatic = chain._basis  # type: ignore[attr-defined]
+def joint_basis_inputs(chain: Chain, q: np.ndarray) -> np.ndarray:
+    """(N, dof) joint values -> (N, 3 dof + 1) ``[cos q, sin q, q, 1]``, the inputs of
+    :attr:`Chain.joint_basis` (the ``q`` block is zero when no joint is prismatic)."""
+    n = q.shape[0]
+    lin = q if chain.has_prismatic else np.zeros_like(q)
+    return np.concatenate([np.cos(q), np.sin(q), lin, np.ones((n, 1))], axis=1)
+
+
+def joint_transforms(chain: Chain, q: np.ndarray) -> np.ndarray:
+    """(N, dof) joint values -> (N, dof, 4, 4): each joint's transform from its parent
+    frame, in one product (:attr:`Chain.joint_basis`); the end-effector transform is
+    their product times ``chain.tip``."""
     n, dof = q.shape
-    lin = q if prismatic else np.zeros_like(q)
-    u = np.concatenate([np.cos(q), np.sin(q), lin, np.ones((n, 1))], axis=1)
-    return (u @ basis).reshape(n, dof, 4, 4)
+    return (joint_basis_inputs(chain, q) @ chain.joint_basis).reshape(n, dof, 4, 4)
 
 
 def _fk_products(
@@ -234,7 +260,7 @@ def _fk_products(
     faster. The Jacobian comes from the joint frames of the same product: a revolute
     column is ``[axis x (p_ee - p_joint); axis]``, a prismatic one ``[axis; 0]``.
     """
-    t = _joint_transforms(chain, q)
+    t = joint_transforms(chain, q)
     f = t.copy()  # becomes the joint frames in the base frame, (N, dof, 4, 4)
     for j in range(1, chain.dof):
         np.matmul(f[:, j - 1], t[:, j], out=f[:, j])

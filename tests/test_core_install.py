@@ -14,6 +14,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the optional dependencies: importing any of them fails in the subprocess
@@ -144,3 +147,38 @@ def test_trajectory_demo_keeps_its_numbers_without_matplotlib(tmp_path):
     assert out["calls"] == 40  # the baseline's IK on every waypoint still ran
     assert 'pip install "ikml_gym[plots]"' in out["plot"]
     assert not list(tmp_path.iterdir())  # no half-written picture
+
+
+def test_multi_hypothesis_ik_solves_without_the_extras(tmp_path):
+    """A v2 model file loads and answers in a core install; training it names the extra."""
+    pytest.importorskip("torch")  # to write the model file here
+    import ikml_gym
+    from ikml_gym.learned.train_mh_ik import MHTrainConfig, train_multi_hypothesis_ik
+
+    arm = ikml_gym.load_arm("arm6")
+    cfg = MHTrainConfig(heads=2, hidden=(16,), steps=20, batch=64, eval_every=10, n_eval=50)
+    model, _ = train_multi_hypothesis_ik(arm, cfg, progress=False)
+    model.save(tmp_path / "mh")
+    f = arm.fk_features(arm.random_q(10, np.random.default_rng(0)))
+    out = _run_core_only(
+        f"""
+        import contextlib
+        import io
+        import json
+
+        import numpy as np
+
+        from ikml_gym.cli import main
+        from ikml_gym.learned.mh_ik import MultiHypothesisIK
+
+        model = MultiHypothesisIK.load({str(tmp_path / "mh")!r})
+        q = model.solve(np.array({f.tolist()!r})).q.tolist()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(["train", "ik", "--method", "fk", "--steps", "5", "--quiet",
+                         "--out", {str(tmp_path / "m")!r}])
+        print(json.dumps({{"q": q, "train_code": code, "train": err.getvalue()}}))
+        """
+    )
+    np.testing.assert_allclose(out["q"], model.solve(f).q, atol=1e-12)
+    assert out["train_code"] == 1 and 'pip install "ikml_gym[train]"' in out["train"]

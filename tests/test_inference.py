@@ -33,15 +33,18 @@ def _random_net(rng, k, dims):
     return w, b
 
 
-def _loop_forward(w, b, x, shift, scale, out_scale, out_shift):
+def _loop_forward(w, b, x, shift, scale, out_scale, out_shift, activation="relu"):
     """K separate float32 networks, the way the package ran them before stacking."""
+    act = (
+        (lambda h: np.maximum(h, 0.0)) if activation == "relu" else (lambda h: h / (1 + np.exp(-h)))
+    )
     outs = []
     for k in range(w[0].shape[0]):
         h = ((x - shift[k]) / scale[k]).astype(np.float32)
         for i in range(len(w)):
             h = h @ w[i][k].astype(np.float32) + b[i][k].astype(np.float32)
             if i < len(w) - 1:
-                h = np.maximum(h, 0.0)
+                h = act(h)
         outs.append(h.astype(np.float64) * out_scale[k] + out_shift[k])
     return np.stack(outs)
 
@@ -114,6 +117,25 @@ def test_dead_units_are_dropped_without_changing_the_output(rng):
     assert mlp.widths[0] == 30 and mlp.widths[1] <= 24
     ref = _loop_forward(w, b, x, 0 * one, one, np.ones((k, 4)), np.zeros((k, 4)))
     np.testing.assert_allclose(mlp.forward(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_silu_networks_and_their_constant_units(rng):
+    """SiLU: the same stacked pass; a unit with no input is the constant silu(bias)."""
+    k, dims = 2, [5, 40, 30, 4]
+    w, b = _random_net(rng, k, dims)
+    w[0][:, :, :10] = 0.0
+    b[0][:, :5] = np.abs(b[0][:, :5]) + 0.5
+    w[2][:, 3:9, :] = 0.0
+    x = rng.standard_normal((100, 5)) * 3
+    one = np.ones((k, 5))
+    mlp = StackedMLP(w, b, activation="silu")
+    assert mlp.widths[0] == 30 and mlp.widths[1] <= 24
+    ref = _loop_forward(w, b, x, 0 * one, one, np.ones((k, 4)), np.zeros((k, 4)), "silu")
+    np.testing.assert_allclose(mlp.forward(x), ref, rtol=1e-5, atol=1e-5)
+    relu = _loop_forward(w, b, x, 0 * one, one, np.ones((k, 4)), np.zeros((k, 4)))
+    assert np.abs(relu - ref).max() > 1e-2  # the activation is really used
+    with pytest.raises(ValueError, match="activation"):
+        StackedMLP(w, b, activation="tanh")
 
 
 def test_stacked_mlp_rejects_bad_parameters(rng):

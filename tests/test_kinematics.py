@@ -119,6 +119,26 @@ def test_general_axes_and_prismatic_match_reference(rng):
         np.testing.assert_allclose(got[i], t @ tip, atol=1e-12)
 
 
+def test_joint_basis_times_tip_is_the_fk(rng):
+    """The public per-joint linear map: product of the joint transforms, then the tip."""
+    axes = np.array([[0.3, 0.5, 0.81], [1, 0, 0], [0, -1, 0], [-0.6, 0.8, 0.0]])
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    origins = np.array([kin.transform(rng.random(3), rng.random(3)) for _ in range(4)])
+    tip = kin.transform(rng.random(3), rng.random(3))
+    types = np.array([kin.REVOLUTE, kin.PRISMATIC, kin.REVOLUTE, kin.PRISMATIC])
+    chain = kin.Chain(origins=origins, axes=axes, types=types, tip=tip)
+    assert chain.joint_basis.shape == (3 * 4 + 1, 16 * 4) and chain.has_prismatic
+    assert not chain.joint_basis.flags.writeable
+    q = rng.uniform(-2, 2, (100, 4))  # more rows than the small-batch FK takes
+    u = kin.joint_basis_inputs(chain, q)
+    np.testing.assert_array_equal(u[:, :4], np.cos(q))
+    np.testing.assert_array_equal(u[:, 8:12], q)
+    t = (u @ chain.joint_basis).reshape(100, 4, 4, 4)
+    ee = t[:, 0] @ t[:, 1] @ t[:, 2] @ t[:, 3] @ chain.tip
+    np.testing.assert_allclose(ee, kin.chain_fk(chain, q)[0], atol=1e-12)
+    np.testing.assert_array_equal(kin.joint_transforms(chain, q), t)
+
+
 def test_quaternion_conversions_round_trip(rng):
     rot = Rotation.random(2000, random_state=1)
     mats = rot.as_matrix()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -63,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ikml-gym``; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(words)
+    #: the command as typed (recorded in the model files that training writes)
+    args.command_line = shlex.join(["ikml-gym", *words])
     handler = getattr(args, "handler", None)
     if handler is None:  # a group without its target (e.g. `ikml-gym data`) or nothing at all
         if args.command is None:

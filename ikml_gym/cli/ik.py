@@ -1,4 +1,8 @@
-"""``ikml-gym train ik`` and ``ikml-gym eval ik``: the learned IK of pose4 arms."""
+"""``ikml-gym train ik`` and ``ikml-gym eval ik``: the learned IKs.
+
+``--method sklearn`` (default): the clustered regressor of pose4 arms from a dataset;
+``--method fk``: the multi-hypothesis network of any arm, trained through the FK.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from .arguments import int_list, output_file, output_folder, output_model, posit
 
 
 def _train_ik(args: argparse.Namespace) -> int:
+    if args.method == "fk":
+        return _train_ik_fk(args)
     from ..arms import load_arm
     from ..data import make_ik_dataset
     from ..io import load_dataset
@@ -53,6 +59,34 @@ def _train_ik(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_ik_fk(args: argparse.Namespace) -> int:
+    from ..arms import load_arm
+    from ..learned.train_mh_ik import MHTrainConfig, plot_mh_curves, train_multi_hypothesis_ik
+
+    if args.data:
+        raise ValueError("--data is for --method sklearn; --method fk samples its own poses")
+    arm = load_arm(args.arm)
+    config = MHTrainConfig(
+        heads=args.heads, hidden=args.hidden or MHTrainConfig.hidden, activation=args.activation,
+        steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
+        device=args.device, eval_every=min(args.eval_every, args.steps),
+    )  # fmt: skip
+    model, report = train_multi_hypothesis_ik(
+        arm, config, checkpoint=args.checkpoint, progress=not args.quiet,
+        command=getattr(args, "command_line", None),
+    )  # fmt: skip
+    weights, header_path = model.save(args.out)
+    if args.plots:
+        png = plot_mh_curves(
+            report, Path(args.plots) / f"{arm.name}_ik_fk_curves.png",
+            title=f"MultiHypothesisIK {arm.name} ({args.heads} heads) training curves",
+        )  # fmt: skip
+        print(f"curves: {png}")
+    summary = {k: v for k, v in report.as_dict().items() if k != "curve"}
+    print(json.dumps({"weights": str(weights), "header": str(header_path), **summary}))
+    return 0
+
+
 def _eval_ik(args: argparse.Namespace) -> int:
     from ..arms import load_arm
     from ..learned.ik import load_ik
@@ -77,19 +111,31 @@ def _eval_ik(args: argparse.Namespace) -> int:
 
 
 def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
-    p = groups["train"].add_parser("ik", help="train the clustered learned IK (pose4 arms)")
+    p = groups["train"].add_parser(
+        "ik", help="train a learned IK: clustered regressor (pose4) or multi-hypothesis (any arm)"
+    )
     p.add_argument("--arm", default="arm4", help="arm name or URDF path (default arm4)")
+    p.add_argument(
+        "--method", choices=("sklearn", "fk"), default="sklearn",
+        help="sklearn: clustered regressor from a dataset (pose4 arms, default); "
+        "fk: multi-hypothesis network trained through the FK (any revolute arm)",
+    )  # fmt: skip
     p.add_argument(
         "--n", type=positive_int, default=500_000, help="training samples (default 500000)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seeds data, clustering, split, networks")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds data, clustering, split, networks (fk: network and samples)",
+    )
     p.add_argument("--data", help="use this .npz from `ikml-gym data ik` instead of generating")
     p.add_argument("--clustering", choices=("branch", "kmeans"), default="branch")
     p.add_argument("--max-epochs", type=positive_int, default=80, help="epochs per cluster at most")
     p.add_argument("--hidden", type=int_list, help="hidden layer sizes, e.g. 256,256,256 (default)")
     p.add_argument(
         "--threads", type=int, default=1,
-        help="BLAS threads while training (default 1: reproducible weights)",
+        help="BLAS / torch threads while training (default 1: reproducible weights)",
     )  # fmt: skip
     p.add_argument(
         "--out",
@@ -99,6 +145,23 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     )
     p.add_argument("--plots", type=output_folder, help="folder for the training-curves PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    fk = p.add_argument_group("--method fk")
+    fk.add_argument("--heads", type=positive_int, default=4, help="hypotheses K (default 4)")
+    fk.add_argument("--steps", type=positive_int, default=40_000, help="steps (default 40000)")
+    fk.add_argument(
+        "--batch", type=positive_int, default=1024, help="poses per step (default 1024)"
+    )
+    fk.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    fk.add_argument("--activation", choices=("silu", "relu"), default="silu")
+    fk.add_argument(
+        "--eval-every", type=positive_int, default=1000,
+        help="held-out evaluation every N steps (default 1000)",
+    )  # fmt: skip
+    fk.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    fk.add_argument(
+        "--checkpoint", type=output_file,
+        help="save the run here every few minutes and resume from it if it exists",
+    )  # fmt: skip
     p.set_defaults(handler=_train_ik)
 
     p = groups["eval"].add_parser("ik", help="learned IK vs numerical solvers vs the closed form")

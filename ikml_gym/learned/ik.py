@@ -36,7 +36,6 @@ importable from this module (``from ikml_gym.learned.ik import train_learned_ik`
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from ..arms import POSE4, Arm, load_arm
 from ..errors import ModelFileError
 from ..pretrained import SHIPPED_ARMS, has_shipped_model, shipped_model_stem
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, DLSIK, IKResult, IKSolver
+from .hypotheses import BRANCH_PLAUSIBLE, best_hypotheses, solve_in_chunks
 from .ik_encoding import INPUT_SPEC, ik_inputs, joint_targets, joints_from_outputs
 from .ik_file import KIND, read_ik_model, write_ik_model
 from .ik_networks import ClusterNet, SklearnClusterNet, stack_cluster_nets
@@ -82,11 +82,6 @@ __getattr__ = lazy_attributes(__name__, "ikml_gym.learned.train_ik", _TRAINING_N
 
 
 # ---------------------------------------------------------------------------- solver
-#: with a q0, proposals within this many times the tolerances count as real branches
-#: (1x left the arm to jump branches where its own branch's guess was slightly off, any
-#: distance picked garbage for missing branches; see benchmarks/results/design_choices.md)
-BRANCH_PLAUSIBLE = 3.0
-_RESULT_FIELDS = [f.name for f in fields(IKResult)]
 #: poses per chunk of a large batch (all heads' activations and FK checks stay in cache)
 CHUNK = 4096
 
@@ -200,55 +195,19 @@ class LearnedIK(IKSolver):
         return self.arm.wrap_to_limits(q)
 
     def _best(self, features: np.ndarray, q0: np.ndarray | None = None) -> IKResult:
-        """Pick one proposal per pose, measured by FK.
-
-        Without ``q0``: the lowest ``pos_err / pos_tol + rot_err / rot_tol``. With
-        ``q0`` (tracking, e.g. ee control): among the plausible proposals (within
-        ``BRANCH_PLAUSIBLE`` times the tolerances), the one nearest to ``q0`` in joint
-        space -- the solution branch the arm is on -- so consecutive targets do not
-        jump branches; where none is plausible, the best-scoring one (a branch that
-        does not exist for a pose still gets a proposal, which is garbage). If the
-        chosen proposal misses the tolerances, a HybridIK fallback starts from it. The distance is not
-        wrapped: the joints stop at their limits, so a branch across +-pi is far
-        away for the arm.
-        """
+        """Pick one proposal per pose, measured by FK (:func:`best_hypotheses`: the
+        best-scoring one, or with ``q0`` the plausible one nearest to it; where none is
+        plausible the best-scoring one -- a branch that does not exist for a pose still
+        gets a proposal, which is garbage). If the chosen proposal misses the tolerances,
+        a HybridIK fallback starts from it."""
         proposals = self._propose(features)
-        n, k, dof = proposals.shape
-        pos_err, rot_err = self.arm.pose_error(
-            proposals.reshape(n * k, dof), np.repeat(features, k, axis=0)
-        )
-        pos_err, rot_err = pos_err.reshape(n, k), rot_err.reshape(n, k)
-        score = pos_err / self.pos_tol + rot_err / self.rot_tol
-        if q0 is not None:
-            k = BRANCH_PLAUSIBLE
-            ok = (pos_err < k * self.pos_tol) & (rot_err < k * self.rot_tol)
-            # a q0 far outside the limits overflows the norm; inf would tie with the
-            # implausible proposals and argmin could pick one of those
-            with np.errstate(over="ignore"):
-                dist = np.linalg.norm(proposals - q0[:, None, :], axis=2)
-            dist = np.minimum(dist, np.finfo(np.float64).max)
-            # nearest plausible proposal; poses with none keep the best-scoring one
-            score = np.where(ok.any(axis=1, keepdims=True), np.where(ok, dist, np.inf), score)
-        best = np.argmin(score, axis=1)
-        rows = np.arange(n)
-        pos_err, rot_err = pos_err[rows, best], rot_err[rows, best]
-        success = (pos_err < self.pos_tol) & (rot_err < self.rot_tol)
-        return IKResult(proposals[rows, best], success, pos_err, rot_err)
+        return best_hypotheses(self.arm, proposals, features, self.pos_tol, self.rot_tol, q0)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
         # q0 selects the branch (see _best); the network itself needs no seed. Chunks
         # keep every head's activations and FK check in cache, which is faster than one
         # large batch (see benchmarks/results/design_choices.md)
-        if len(features) > CHUNK:
-            parts = [
-                self._best(features[s : s + CHUNK], None if q0 is None else q0[s : s + CHUNK])
-                for s in range(0, len(features), CHUNK)
-            ]
-            res = IKResult(
-                *(np.concatenate([getattr(r, k) for r in parts]) for k in _RESULT_FIELDS)
-            )
-        else:
-            res = self._best(features, q0)
+        res = solve_in_chunks(self._best, features, q0, CHUNK)
         if self.refine_steps > 0 and not np.all(res.success):
             bad = np.flatnonzero(~res.success)
             if self._dls is None:

@@ -1,7 +1,8 @@
 """The numpy float32 inference path shared by the learned IK and the classifier.
 
-One class, :class:`StackedMLP`: ``K`` ReLU networks of one shape evaluated
-together (the heads of a learned IK; ``K = 1`` for the classifier). What makes
+One class, :class:`StackedMLP`: ``K`` networks of one shape evaluated
+together (the heads of a learned IK; ``K = 1`` for the classifier), ReLU by
+default or SiLU (:data:`ACTIVATIONS`). What makes
 it fast on a CPU, each measured by ``benchmarks/inference.py``:
 
 * **No subnormal weights.** Weight decay pushes weights towards zero, and a
@@ -11,7 +12,7 @@ it fast on a CPU, each measured by ``benchmarks/inference.py``:
   is loaded (:func:`flush_subnormals`); their products were below 1e-37 anyway.
 * **Dead units removed.** Weights below :data:`NEGLIGIBLE_WEIGHT` (1e-30) count
   as zero. A hidden unit whose incoming weights are all zero outputs the
-  constant ``relu(bias)``: it is folded into the next layer's
+  constant ``act(bias)``: it is folded into the next layer's
   bias and dropped; a unit whose outgoing weights are all zero is dropped too.
   The shipped reachability classifiers, trained with weight decay, keep well
   under the 256 units of their second and third hidden layers this way, and none
@@ -39,8 +40,12 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from ..io import flush_subnormals
+
+#: hidden-layer activations: ``relu`` max(x, 0); ``silu`` x * sigmoid(x) (smooth)
+ACTIVATIONS = ("relu", "silu")
 
 #: batches of at least this many rows use every BLAS thread
 ALL_THREADS_ROWS = 20_000
@@ -70,21 +75,32 @@ def blas_threads_for(rows: int, macs_per_row: int) -> AbstractContextManager[Any
     return _thread_controller().limit(limits=1, user_api="blas")
 
 
+def _activate(x: np.ndarray, activation: str) -> np.ndarray:
+    """The hidden activation, elementwise; float64 (biases) or float32 (in place)."""
+    if activation == "relu":
+        return np.maximum(x, 0.0, out=x if x.dtype == np.float32 else None)
+    if x.dtype == np.float32:
+        x *= expit(x)
+        return x
+    return x * expit(x)
+
+
 class StackedMLP:
-    """``K`` ReLU MLPs of equal depth sharing one input, as float32 arrays.
+    """``K`` MLPs of equal depth sharing one input, as float32 arrays.
 
     ``y_k = out_scale_k * f_k((x - in_shift_k) / in_scale_k) + out_shift_k`` for
-    every head ``k``, where ``f_k`` is the plain network ``W, b -> ReLU -> ... ->
-    W, b`` (no activation after the last layer).
+    every head ``k``, where ``f_k`` is the plain network ``W, b -> act -> ... ->
+    W, b`` (no activation after the last layer; ``act`` is ReLU or SiLU).
 
     Args:
         weights: per layer ``(K, d_in, d_out)`` arrays (or ``(d_in, d_out)`` for K = 1).
         biases: per layer ``(K, d_out)`` (or ``(d_out,)``).
         in_shift, in_scale: ``(K, d_0)`` (or ``(d_0,)``) input standardisation; default none.
         out_scale, out_shift: ``(K, d_L)`` (or ``(d_L,)``) output scaling; default none.
+        activation: ``"relu"`` (default) or ``"silu"`` (:data:`ACTIVATIONS`).
 
     Raises:
-        ValueError: shapes that do not chain, or non-finite values.
+        ValueError: shapes that do not chain, non-finite values, or an unknown activation.
     """
 
     def __init__(
@@ -95,7 +111,11 @@ class StackedMLP:
         in_scale: np.ndarray | None = None,
         out_scale: np.ndarray | None = None,
         out_shift: np.ndarray | None = None,
+        activation: str = "relu",
     ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
         w = [_as_heads(x, 3) for x in weights]
         b = [_as_heads(x, 2) for x in biases]
         _check_chain(w, b)
@@ -105,7 +125,7 @@ class StackedMLP:
         o_scale = np.ones((k, d_out)) if out_scale is None else _as_heads(out_scale, 2)
         o_shift = np.zeros((k, d_out)) if out_shift is None else _as_heads(out_shift, 2)
         w = [np.where(np.abs(x) < NEGLIGIBLE_WEIGHT, 0.0, x) for x in w]
-        w, b = _drop_dead_units(w, [flush_subnormals(x) for x in b])
+        w, b = _drop_dead_units(w, [flush_subnormals(x) for x in b], activation)
         self.n_heads, self.in_dim, self.out_dim = k, d_in, d_out
         #: hidden widths after dead units were dropped (padded to the widest head)
         self.widths = tuple(int(x.shape[2]) for x in w[:-1])
@@ -140,7 +160,7 @@ class StackedMLP:
                 # (N, K * w) -> (K, N, w): a strided view, which matmul hands to BLAS as is
                 h = h[None] if k == 1 else h.reshape(n, k, -1).transpose(1, 0, 2)
             for w, b in self._rest:
-                np.maximum(h, 0.0, out=h)
+                h = _activate(h, self.activation)
                 h = np.matmul(h, w)
                 h += b
         if self._out_identity:
@@ -148,7 +168,10 @@ class StackedMLP:
         return h * self._out_scale + self._out_shift
 
     def __repr__(self) -> str:
-        return f"StackedMLP(heads={self.n_heads}, in={self.in_dim}, widths={self.widths}, out={self.out_dim})"
+        return (
+            f"StackedMLP(heads={self.n_heads}, in={self.in_dim}, widths={self.widths}, "
+            f"out={self.out_dim}, activation={self.activation!r})"
+        )
 
 
 def _as_heads(a: np.ndarray, ndim: int) -> np.ndarray:
@@ -175,11 +198,11 @@ def _check_chain(w: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 
 def _drop_dead_units(
-    w: list[np.ndarray], b: list[np.ndarray]
+    w: list[np.ndarray], b: list[np.ndarray], activation: str = "relu"
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Remove hidden units that cannot change the output (exact; see the module docstring).
 
-    Forward pass: a unit with all-zero incoming weights is the constant relu(bias),
+    Forward pass: a unit with all-zero incoming weights is the constant act(bias),
     added to the next layer's bias. Backward pass: a unit with all-zero outgoing
     weights contributes nothing. Heads keep equal widths: each layer is cut to the
     widest head's live units, the others padded with zero units (which stay zero).
@@ -187,7 +210,7 @@ def _drop_dead_units(
     live = [np.ones(wi.shape[:1] + wi.shape[2:], dtype=bool) for wi in w[:-1]]  # (K, width)
     for i in range(len(w) - 1):
         const = ~np.any(w[i] != 0, axis=1) & live[i]  # (K, width): constant units
-        value = np.where(const, np.maximum(b[i], 0.0), 0.0)
+        value = np.where(const, _activate(b[i], activation), 0.0)
         b[i + 1] = b[i + 1] + np.einsum("kj,kjo->ko", value, w[i + 1])
         live[i] &= ~const
         w[i + 1] = w[i + 1] * live[i][:, :, None]  # their outgoing rows now count for nothing
