@@ -28,12 +28,16 @@ from .errors import (
 if TYPE_CHECKING:  # the learned parts load on first use: `import ikml_gym` stays light
     from .learned.classifier import FeasibilityClassifier
     from .learned.ik import LearnedIK
+    from .learned.mh_ik import MultiHypothesisIK
 
 register_envs()
 
 
-def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any) -> LearnedIK:
-    """The pretrained learned IK of a shipped arm (``"arm4"``), or a model file by path.
+def load_ik(
+    name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any
+) -> LearnedIK | MultiHypothesisIK:
+    """The pretrained learned IK of a shipped arm (``"arm4"``), or a model file by path
+    (a clustered ``LearnedIK`` or a ``MultiHypothesisIK``, as its header says).
 
     ``arm`` (optional) is checked against the file's arm; ``kwargs`` (``pos_tol``,
     ``rot_tol``, ``refine_steps``, ``pitch_closure``) set up the solver. See

@@ -258,6 +258,27 @@ def read_model_header(
         ModelFileError: a file of the pair is missing, the header is not a JSON object,
             lacks the base keys or ``required``, is of a newer format, or of another kind.
     """
+    header, header_path = _header_json(path)
+    _check_header_fields(header, header_path, kind, required)
+    return header
+
+
+def model_kind(path: str | Path) -> str:
+    """The model kind a model file's header names (``"learned_ik"``, ...), to pick its loader.
+
+    Raises:
+        ModelFileError: a file of the pair is missing, or the header is not a JSON object
+            with a string ``kind``.
+    """
+    header, header_path = _header_json(path)
+    kind = header.get("kind")
+    if not isinstance(kind, str):
+        raise ModelFileError(f"{header_path}: header lacks the model's 'kind'")
+    return kind
+
+
+def _header_json(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """The parsed JSON header of a model file pair, and the header's path."""
     weights, header_path = model_paths(path)
     for f in (weights, header_path):
         if not f.is_file():
@@ -271,8 +292,7 @@ def read_model_header(
         raise ModelFileError(f"{header_path}: header is not valid JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise ModelFileError(f"{header_path}: header must be a JSON object")
-    _check_header_fields(header, header_path, kind, required)
-    return header
+    return header, header_path
 
 
 def _check_header_fields(

@@ -91,3 +91,35 @@ def test_missing_training_dependency_names_the_extra():
 
     with pytest.raises(DependencyNotInstalled, match=r'pip install "ikml_gym\[train\]"'):
         require_training("ikml_gym_no_such_module")
+
+
+def test_load_ik_picks_the_loader_the_header_names(arm6, tmp_path):
+    """``load_ik`` (and the package's ``ikml_gym.load_ik``) read a multi-hypothesis model
+    file as such; settings of the clustered model are refused by name, a header without
+    a kind is a ModelFileError."""
+    import itertools
+
+    import numpy as np
+
+    from ikml_gym.learned.mh_ik import MultiHypothesisIK
+
+    rng = np.random.default_rng(0)
+    dims = [9, 16, arm6.dof * 2 * 2]
+    model = MultiHypothesisIK(
+        arm6,
+        [rng.standard_normal((a, b)) for a, b in itertools.pairwise(dims)],
+        [rng.standard_normal(b) for b in dims[1:]],
+        n_heads=2,
+    )
+    model.save(tmp_path / "mh")
+    loaded = ikml_gym.load_ik(tmp_path / "mh", arm=arm6)
+    assert isinstance(loaded, MultiHypothesisIK)
+    poses = arm6.fk_features(arm6.random_q(20, rng))
+    np.testing.assert_array_equal(loaded.solve(poses).q, model.solve(poses).q)
+    with pytest.raises(ValueError, match="pitch_closure"):
+        load_ik(tmp_path / "mh", pitch_closure=True)
+    header = json.loads((tmp_path / "mh.json").read_text())
+    del header["kind"]
+    (tmp_path / "mh.json").write_text(json.dumps(header))
+    with pytest.raises(ModelFileError, match="kind"):
+        load_ik(tmp_path / "mh")

@@ -37,7 +37,7 @@ importable from this module (``from ikml_gym.learned.ik import train_learned_ik`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,12 +45,17 @@ from .. import kinematics as kin
 from .._extras import lazy_attributes
 from ..arms import POSE4, Arm, load_arm
 from ..errors import ModelFileError
+from ..io import model_kind
 from ..pretrained import SHIPPED_ARMS, has_shipped_model, shipped_model_stem
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, DLSIK, IKResult, IKSolver
 from .hypotheses import BRANCH_PLAUSIBLE, best_hypotheses, solve_in_chunks
 from .ik_encoding import INPUT_SPEC, ik_inputs, joint_targets, joints_from_outputs
 from .ik_file import KIND, read_ik_model, write_ik_model
 from .ik_networks import ClusterNet, SklearnClusterNet, stack_cluster_nets
+from .mh_ik_file import KIND as MH_KIND
+
+if TYPE_CHECKING:
+    from .mh_ik import MultiHypothesisIK
 
 __all__ = [
     "BRANCH_PLAUSIBLE",
@@ -260,13 +265,27 @@ def pretrained_path(arm_name: str) -> Path:
     return shipped_model_stem(arm_name, "ik")
 
 
-def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any) -> LearnedIK:
+def load_ik(
+    name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any
+) -> LearnedIK | MultiHypothesisIK:
     """The pretrained learned IK of a shipped arm (``"arm4"``) or a saved model by path.
+
+    The file's header says which model it holds: a clustered :class:`LearnedIK`
+    (``ikml-gym train ik``) or a :class:`~ikml_gym.learned.mh_ik.MultiHypothesisIK`
+    (``ikml-gym train ik --method fk``).
+
+    Args:
+        name_or_path: a shipped arm's name, or a model file (stem or either file).
+        arm: the arm to check the model against (default: the shipped arm it names).
+        kwargs: solver settings: ``pos_tol``, ``rot_tol`` for both kinds; ``refine_steps``
+            and ``pitch_closure`` for a :class:`LearnedIK` only.
 
     Raises:
         ModelFileError: no shipped model for that name, or a damaged file.
         ArmMismatchError: the model does not belong to ``arm`` (or to the shipped arm).
+        ValueError: a setting the file's kind of model does not have.
     """
+    stem: str | Path = name_or_path
     if isinstance(name_or_path, str) and name_or_path in SHIPPED_ARMS:
         stem = pretrained_path(name_or_path)
         if not has_shipped_model(name_or_path, "ik"):
@@ -276,5 +295,11 @@ def load_ik(name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs:
             )
         if arm is None:
             arm = load_arm(name_or_path)
-        return LearnedIK.load(stem, arm, **kwargs)
-    return LearnedIK.load(name_or_path, arm, **kwargs)
+    if model_kind(stem) == MH_KIND:
+        from .mh_ik import MultiHypothesisIK
+
+        extra = sorted(set(kwargs) - {"pos_tol", "rot_tol"})
+        if extra:
+            raise ValueError(f"{extra} apply to the clustered LearnedIK only, not to {stem}")
+        return MultiHypothesisIK.load(stem, arm, **kwargs)
+    return LearnedIK.load(stem, arm, **kwargs)
