@@ -123,3 +123,27 @@ def test_load_ik_picks_the_loader_the_header_names(arm6, tmp_path):
     (tmp_path / "mh.json").write_text(json.dumps(header))
     with pytest.raises(ModelFileError, match="kind"):
         load_ik(tmp_path / "mh")
+
+
+def test_branch_supervision_puts_head_k_on_branch_k(arm4):
+    """``supervision="branch"``: after a short run, each head's answer lies nearer the
+    closed form's branch with its own index than any other branch for most poses; a head
+    count other than the branch count is refused."""
+    import numpy as np
+
+    pytest.importorskip("torch")
+    from ikml_gym.learned.train_mh_ik import MHTrainConfig, train_multi_hypothesis_ik
+    from ikml_gym.solvers import AnalyticIK
+
+    cfg = MHTrainConfig(heads=4, hidden=(64, 64), steps=400, batch=256, lr=5e-3,
+                        supervision="branch", eval_every=400, n_eval=200)  # fmt: skip
+    model, _ = train_multi_hypothesis_ik(arm4, cfg, progress=False)
+    poses = arm4.fk_features(arm4.random_q(500, np.random.default_rng(3)))
+    heads = model.propose(poses)  # (N, 4, dof)
+    branches, valid = AnalyticIK(arm4).solve_all(poses)  # (N, 4, dof), (N, 4)
+    gap = np.angle(np.exp(1j * (heads[:, :, None, :] - branches[:, None, :, :])))
+    nearest = np.linalg.norm(gap, axis=-1).argmin(axis=2)  # (N, heads): nearest branch
+    on_own = (nearest == np.arange(4)) & valid
+    assert on_own.sum() / valid.sum() > 0.8  # chance: 0.25
+    with pytest.raises(ValueError, match="4 branches"):
+        train_multi_hypothesis_ik(arm4, MHTrainConfig(heads=3, supervision="branch"))

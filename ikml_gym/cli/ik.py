@@ -70,6 +70,7 @@ def _train_ik_fk(args: argparse.Namespace) -> int:
         heads=args.heads, hidden=args.hidden or MHTrainConfig.hidden, activation=args.activation,
         steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
         device=args.device, eval_every=min(args.eval_every, args.steps),
+        supervision=args.supervision,
     )  # fmt: skip
     model, report = train_multi_hypothesis_ik(
         arm, config, checkpoint=args.checkpoint, progress=not args.quiet,
@@ -153,6 +154,11 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     )
     fk.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     fk.add_argument("--activation", choices=("silu", "relu"), default="silu")
+    fk.add_argument(
+        "--supervision", choices=("wta", "branch"), default="wta",
+        help="wta: heads compete, no labels, any arm (default); branch: head k learns the "
+        "closed form's branch k (arm4: --heads 4, arm6: --heads 8)",
+    )  # fmt: skip
     fk.add_argument(
         "--eval-every", type=positive_int, default=1000,
         help="held-out evaluation every N steps (default 1000)",

@@ -41,11 +41,14 @@ import numpy as np
 from .._extras import require_training
 from .._version import __version__
 from ..arms import POSE4, Arm
+from ..solvers import AnalyticIK
 from .mh_encoding import input_spec
 from .mh_ik import MultiHypothesisIK
 from .mlp import ACTIVATIONS
 from .torch_state import load_torch_state, save_torch_state
 
+#: how the heads are told apart (see :class:`MHTrainConfig`)
+SUPERVISIONS = ("wta", "branch")
 #: checkpoint layout version (a checkpoint of another layout is refused)
 CHECKPOINT_FORMAT = 1
 #: settings a run may change when it resumes (the run still continues where it stopped;
@@ -66,8 +69,13 @@ class MHTrainConfig:
     #: OneCycle: fraction of the steps spent warming up, and final lr = lr / this
     pct_start: float = 0.02
     final_div_factor: float = 1e3
+    #: "wta": heads compete (relaxed winner-take-all, no labels, any arm); "branch": head k
+    #: learns the closed form's branch k (arms with a closed form; heads = its branch count)
+    supervision: str = "wta"
     #: relaxed winner-take-all: the weight shared by the heads that are not the best
     eps: float = 0.05
+    #: "branch" supervision: weight of the (cos, sin) distance to the head's branch
+    branch_weight: float = 1.0
     rot_weight: float = 0.3
     #: weight of the ((cos^2 + sin^2)^0.5 - 1)^2 penalty
     norm_weight: float = 1e-3
@@ -90,6 +98,8 @@ class MHTrainConfig:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if not (0.0 <= self.eps < 1.0 and self.lr > 0 and 0 < self.pct_start < 1):
             raise ValueError("need 0 <= eps < 1, lr > 0 and 0 < pct_start < 1")
+        if self.supervision not in SUPERVISIONS:
+            raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {self.supervision!r}")
 
 
 @dataclass
@@ -170,6 +180,7 @@ class _Run:
         self.span = torch.tensor(hi - lo, dtype=torch.float32, device=dev)
         self.step, self.loss_sum, self.loss_n = 0, 0.0, 0
         self.curve: list[dict[str, float]] = []
+        self.branches = _branch_solver(arm, cfg) if cfg.supervision == "branch" else None
 
     def train_step(self) -> float:
         """One optimiser step on a fresh batch -> its loss."""
@@ -189,7 +200,10 @@ class _Run:
         d = t[..., :3, 3] - target[:, None, :3, 3]
         loss_k = torch.sqrt((d * d).sum(-1) + 1e-12) / arm.reach
         loss_k = loss_k + cfg.rot_weight * orientation_error(arm.feature_kind, t, target[:, None])
-        loss = (wta_weights(loss_k, cfg.eps) * loss_k).sum(1).mean()
+        if self.branches is None:
+            loss = (wta_weights(loss_k, cfg.eps) * loss_k).sum(1).mean()
+        else:
+            loss = self._branch_loss(loss_k, y / norm[..., None], q)
         loss = loss + cfg.norm_weight * ((norm - 1.0) ** 2).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,6 +213,20 @@ class _Run:
         value = float(loss.detach())
         self.loss_sum, self.loss_n = self.loss_sum + value, self.loss_n + 1
         return value
+
+    def _branch_loss(self, loss_k: Any, pairs: Any, q: Any) -> Any:
+        """Branch supervision: head k's FK loss plus the distance of its unit (cos, sin)
+        pairs (B, K, dof, 2) to the closed form's branch k of the sampled poses, over the
+        branches that exist (the closed form runs in numpy, float64)."""
+        import torch
+
+        q_all, valid = self.branches.solve_all(self.arm.fk_features(q.cpu().double().numpy()))
+        q_b = torch.as_tensor(q_all, dtype=pairs.dtype, device=pairs.device)
+        target = torch.stack([torch.cos(q_b), torch.sin(q_b)], dim=-1)
+        sup = ((pairs - target) ** 2).sum((-1, -2))
+        mask = torch.as_tensor(valid, dtype=pairs.dtype, device=pairs.device)
+        per_head = loss_k + self.cfg.branch_weight * sup
+        return (mask * per_head).sum() / mask.sum().clamp(min=1.0)
 
     def model(self, info: dict[str, Any] | None = None) -> MultiHypothesisIK:
         """The network as it is now, as a numpy :class:`MultiHypothesisIK`."""
@@ -248,6 +276,21 @@ class _Run:
         self.gen.set_state(state["gen"].cpu())  # a generator state is a CPU tensor
         self.step, self.curve = int(state["step"]), list(state["curve"])
         self.loss_sum, self.loss_n = float(state["loss_sum"]), int(state["loss_n"])
+
+
+def _branch_solver(arm: Arm, cfg: MHTrainConfig) -> AnalyticIK:
+    """The closed form whose branch k head k learns; ValueError where there is none or the
+    head count differs from its branch count."""
+    try:
+        solver = AnalyticIK(arm)
+    except ValueError as exc:
+        raise ValueError(f"branch supervision needs a closed form: {exc}") from exc
+    if cfg.heads != solver.n_branches:
+        raise ValueError(
+            f"branch supervision trains one head per branch: arm {arm.name!r} has "
+            f"{solver.n_branches} branches, got heads={cfg.heads}"
+        )
+    return solver
 
 
 def _network(n_in: int, n_out: int, cfg: MHTrainConfig) -> Any:
