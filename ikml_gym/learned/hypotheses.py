@@ -13,7 +13,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..arms import Arm
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
 from ..solvers import IKResult
 
 #: with a q0, proposals within this many times the tolerances count as real branches
@@ -69,6 +70,71 @@ def best_hypotheses(
     pos_err, rot_err = pos_err[rows, best], rot_err[rows, best]
     success = (pos_err < pos_tol) & (rot_err < rot_tol)
     return IKResult(proposals[rows, best], success, pos_err, rot_err)
+
+
+def one_pose_errors(
+    arm: Arm, proposals: np.ndarray, features: np.ndarray, target_rot: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Errors of the ``K`` proposals of one pose: what :meth:`Arm.pose_error` gives on the
+    pose repeated ``K`` times, without the repeat (the same numbers, see ``tests/test_mh_ik.py``).
+
+    Args:
+        arm: the arm.
+        proposals: (K, dof) radians; K at most :data:`~ikml_gym.kinematics.SMALL_FK_ROWS`.
+        features: (1, feature_dim) one validated target.
+        target_rot: pose7 only, optional: (1, 3, 3) ``quat_to_matrix`` of its quaternion.
+
+    Returns:
+        Position errors (K,) metres and orientation errors (K,) radians.
+    """
+    t = kin._fk_products(arm.chain, proposals)[0]
+    d = t[:, :3, 3] - features[0, :3]
+    pos_err = np.sqrt(np.einsum("ij,ij->i", d, d))
+    if arm.feature_kind == POSE4:
+        return pos_err, np.abs(kin.wrap_angle(kin.tool_pitch(t[:, :3, :3]) - features[0, 3]))
+    if target_rot is None:
+        target_rot = kin.quat_to_matrix(features[:, 3:])
+    rot_err = kin.rotation_angle(np.repeat(target_rot, len(proposals), axis=0), t[:, :3, :3])
+    return pos_err, rot_err
+
+
+def best_of_one(
+    proposals: np.ndarray,
+    pos_err: np.ndarray,
+    rot_err: np.ndarray,
+    pos_tol: float,
+    rot_tol: float,
+    q0: np.ndarray | None = None,
+) -> IKResult:
+    """:func:`best_hypotheses` of one pose, from its (K, dof) proposals and (K,) errors.
+
+    The same choice as the batched rule (first lowest score, or with ``q0`` the first
+    nearest plausible proposal), without the batch's masks over N rows.
+
+    Returns:
+        A one-row IKResult ((1, dof) answer, (1,) success and errors).
+    """
+    score = pos_err / pos_tol + rot_err / rot_tol
+    best = -1
+    if q0 is not None:
+        ok = (pos_err < BRANCH_PLAUSIBLE * pos_tol) & (rot_err < BRANCH_PLAUSIBLE * rot_tol)
+        if ok.any():
+            if max(map(abs, q0.ravel().tolist())) < _NO_OVERFLOW:
+                dist = np.linalg.norm(proposals - q0, axis=1)
+            else:  # as the batched rule: a huge q0 overflows the norm, capped
+                with np.errstate(over="ignore"):
+                    dist = np.linalg.norm(proposals - q0, axis=1)
+                dist = np.minimum(dist, np.finfo(np.float64).max)
+            best = int(np.argmin(np.where(ok, dist, np.inf)))
+    if best < 0:
+        best = int(np.argmin(score))
+    pos, rot = pos_err[best : best + 1], rot_err[best : best + 1]
+    return IKResult(proposals[best : best + 1], (pos < pos_tol) & (rot < rot_tol), pos, rot)
+
+
+#: a q0 whose joints are all below this (radians) cannot overflow the distance to a
+#: proposal within the joint limits
+_NO_OVERFLOW = 1e150
 
 
 def solve_in_chunks(

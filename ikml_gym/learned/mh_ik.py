@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..arms import Arm
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, IKResult, IKSolver
-from .hypotheses import best_hypotheses, solve_in_chunks
+from .hypotheses import best_hypotheses, best_of_one, one_pose_errors, solve_in_chunks
 from .mh_encoding import POSE4_INPUTS, POSE7_INPUTS, heads_from_outputs, input_spec, mh_inputs
 from .mh_ik_file import read_mh_model, write_mh_model
 from .mlp import StackedMLP
@@ -125,7 +126,26 @@ class MultiHypothesisIK(IKSolver):
         return best_hypotheses(self.arm, proposals, features, self.pos_tol, self.rot_tol, q0)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
+        if len(features) == 1 and self.n_heads <= kin.SMALL_FK_ROWS:
+            return self._solve_one(features, q0)
         return solve_in_chunks(self._best, features, q0, CHUNK)
+
+    def _solve_one(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
+        """:meth:`_best` of one (1, feature_dim) pose, with the same answers: the
+        batch path's steps without its N-row bookkeeping (an env step's call)."""
+        arm = self.arm
+        target_rot = None
+        pos = (features[0, :3] - arm.reach_center) / arm.reach
+        if arm.feature_kind == POSE4:
+            psi = features[0, 3]
+            x = np.array([[*pos.tolist(), np.sin(psi), np.cos(psi)]])
+        else:
+            target_rot = kin.quat_to_matrix(features[:, 3:])
+            x = np.concatenate([pos, target_rot[0, :, 0], target_rot[0, :, 1]])[None]
+        y = self._mlp.forward(x)[0]
+        proposals = arm.wrap_to_limits(heads_from_outputs(y, self.n_heads, arm.dof)[0])
+        pos_err, rot_err = one_pose_errors(arm, proposals, features, target_rot)
+        return best_of_one(proposals, pos_err, rot_err, self.pos_tol, self.rot_tol, q0)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> tuple[Path, Path]:
