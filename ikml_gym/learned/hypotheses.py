@@ -114,20 +114,19 @@ def best_of_one(
     Returns:
         A one-row IKResult ((1, dof) answer, (1,) success and errors).
     """
-    score = pos_err / pos_tol + rot_err / rot_tol
     best = -1
     if q0 is not None:
         ok = (pos_err < BRANCH_PLAUSIBLE * pos_tol) & (rot_err < BRANCH_PLAUSIBLE * rot_tol)
         if ok.any():
+            d = proposals - q0
             if max(map(abs, q0.ravel().tolist())) < _NO_OVERFLOW:
-                dist = np.linalg.norm(proposals - q0, axis=1)
+                dist = np.sqrt(np.add.reduce(d * d, axis=1))  # np.linalg.norm's own steps
             else:  # as the batched rule: a huge q0 overflows the norm, capped
                 with np.errstate(over="ignore"):
-                    dist = np.linalg.norm(proposals - q0, axis=1)
-                dist = np.minimum(dist, np.finfo(np.float64).max)
+                    dist = np.minimum(np.linalg.norm(d, axis=1), np.finfo(np.float64).max)
             best = int(np.argmin(np.where(ok, dist, np.inf)))
     if best < 0:
-        best = int(np.argmin(score))
+        best = int(np.argmin(pos_err / pos_tol + rot_err / rot_tol))
     pos, rot = pos_err[best : best + 1], rot_err[best : best + 1]
     return IKResult(proposals[best : best + 1], (pos < pos_tol) & (rot < rot_tol), pos, rot)
 

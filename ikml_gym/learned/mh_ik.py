@@ -30,10 +30,17 @@ from typing import Any
 import numpy as np
 
 from .. import kinematics as kin
-from ..arms import POSE4, Arm
+from ..arms import Arm
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, IKResult, IKSolver
 from .hypotheses import best_hypotheses, best_of_one, one_pose_errors, solve_in_chunks
-from .mh_encoding import POSE4_INPUTS, POSE7_INPUTS, heads_from_outputs, input_spec, mh_inputs
+from .mh_encoding import (
+    POSE4_INPUTS,
+    POSE7_INPUTS,
+    heads_from_outputs,
+    input_spec,
+    mh_inputs,
+    mh_inputs_one,
+)
 from .mh_ik_file import read_mh_model, write_mh_model
 from .mlp import StackedMLP
 
@@ -134,14 +141,7 @@ class MultiHypothesisIK(IKSolver):
         """:meth:`_best` of one (1, feature_dim) pose, with the same answers: the
         batch path's steps without its N-row bookkeeping (an env step's call)."""
         arm = self.arm
-        target_rot = None
-        pos = (features[0, :3] - arm.reach_center) / arm.reach
-        if arm.feature_kind == POSE4:
-            psi = features[0, 3]
-            x = np.array([[*pos.tolist(), np.sin(psi), np.cos(psi)]])
-        else:
-            target_rot = kin.quat_to_matrix(features[:, 3:])
-            x = np.concatenate([pos, target_rot[0, :, 0], target_rot[0, :, 1]])[None]
+        x, target_rot = mh_inputs_one(arm, features)
         y = self._mlp.forward(x)[0]
         proposals = arm.wrap_to_limits(heads_from_outputs(y, self.n_heads, arm.dof)[0])
         pos_err, rot_err = one_pose_errors(arm, proposals, features, target_rot)
