@@ -8,6 +8,7 @@ plausible proposal nearest to it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import fields
 
@@ -114,21 +115,42 @@ def best_of_one(
     Returns:
         A one-row IKResult ((1, dof) answer, (1,) success and errors).
     """
+    # K numbers: Python floats cost less than numpy calls, with the same IEEE operations
+    pos_l, rot_l = pos_err.tolist(), rot_err.tolist()
     best = -1
     if q0 is not None:
-        ok = (pos_err < BRANCH_PLAUSIBLE * pos_tol) & (rot_err < BRANCH_PLAUSIBLE * rot_tol)
-        if ok.any():
-            d = proposals - q0
-            if max(map(abs, q0.ravel().tolist())) < _NO_OVERFLOW:
-                dist = np.sqrt(np.add.reduce(d * d, axis=1))  # np.linalg.norm's own steps
-            else:  # as the batched rule: a huge q0 overflows the norm, capped
-                with np.errstate(over="ignore"):
-                    dist = np.minimum(np.linalg.norm(d, axis=1), np.finfo(np.float64).max)
-            best = int(np.argmin(np.where(ok, dist, np.inf)))
+        pos_lim, rot_lim = BRANCH_PLAUSIBLE * pos_tol, BRANCH_PLAUSIBLE * rot_tol
+        ok = [p < pos_lim and r < rot_lim for p, r in zip(pos_l, rot_l)]
+        if any(ok):
+            dist = _distances(proposals, q0).tolist()
+            best = _first_min([d if o else math.inf for d, o in zip(dist, ok)])
     if best < 0:
-        best = int(np.argmin(pos_err / pos_tol + rot_err / rot_tol))
-    pos, rot = pos_err[best : best + 1], rot_err[best : best + 1]
-    return IKResult(proposals[best : best + 1], (pos < pos_tol) & (rot < rot_tol), pos, rot)
+        best = _first_min([p / pos_tol + r / rot_tol for p, r in zip(pos_l, rot_l)])
+    success = np.array([pos_l[best] < pos_tol and rot_l[best] < rot_tol])
+    return IKResult(
+        proposals[best : best + 1], success, pos_err[best : best + 1], rot_err[best : best + 1]
+    )
+
+
+def _distances(proposals: np.ndarray, q0: np.ndarray) -> np.ndarray:
+    """(K,) joint-space distances of (K, dof) proposals to a (1, dof) q0, as
+    :func:`best_hypotheses` measures them (np.linalg.norm's steps; huge q0 capped)."""
+    d = proposals - q0
+    if max(map(abs, q0.ravel().tolist())) < _NO_OVERFLOW:
+        return np.sqrt(np.add.reduce(d * d, axis=1))
+    with np.errstate(over="ignore"):
+        return np.minimum(np.linalg.norm(d, axis=1), np.finfo(np.float64).max)
+
+
+def _first_min(values: list[float]) -> int:
+    """Index of the first smallest value, or of the first NaN (as ``np.argmin``)."""
+    best, low = 0, values[0]
+    for i, v in enumerate(values):
+        if math.isnan(v):
+            return i
+        if v < low:
+            best, low = i, v
+    return best
 
 
 #: a q0 whose joints are all below this (radians) cannot overflow the distance to a
