@@ -74,16 +74,16 @@ def best_hypotheses(
 
 
 def one_pose_errors(
-    arm: Arm, proposals: np.ndarray, features: np.ndarray, target_rot: np.ndarray | None = None
+    arm: Arm, proposals: np.ndarray, features: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Errors of the ``K`` proposals of one pose: what :meth:`Arm.pose_error` gives on the
-    pose repeated ``K`` times, without the repeat (the same numbers, see ``tests/test_mh_ik.py``).
+    pose repeated ``K`` times, with fewer numpy calls (the same numbers, see
+    ``tests/test_mh_ik.py``).
 
     Args:
         arm: the arm.
         proposals: (K, dof) radians; K at most :data:`~ikml_gym.kinematics.SMALL_FK_ROWS`.
         features: (1, feature_dim) one validated target.
-        target_rot: pose7 only, optional: (1, 3, 3) ``quat_to_matrix`` of its quaternion.
 
     Returns:
         Position errors (K,) metres and orientation errors (K,) radians.
@@ -93,10 +93,10 @@ def one_pose_errors(
     pos_err = np.sqrt(np.einsum("ij,ij->i", d, d))
     if arm.feature_kind == POSE4:
         return pos_err, np.abs(kin.wrap_angle(kin.tool_pitch(t[:, :3, :3]) - features[0, 3]))
-    if target_rot is None:
-        target_rot = kin.quat_to_matrix(features[:, 3:])
-    rot_err = kin.rotation_angle(np.repeat(target_rot, len(proposals), axis=0), t[:, :3, :3])
-    return pos_err, rot_err
+    # the target's rotation from K rows, as pose_error computes it (one row may take
+    # another BLAS kernel)
+    target_rot = kin.quat_to_matrix(np.repeat(features[:, 3:], len(proposals), axis=0))
+    return pos_err, kin.rotation_angle(target_rot, t[:, :3, :3])
 
 
 def best_of_one(

@@ -15,6 +15,11 @@ works for pose4 and pose7 arms, redundant ones included.
   angle by ``atan2``, then the joints are brought into the limits (full-turn joints
   wrapped, the others clipped); :func:`~ikml_gym.learned.hypotheses.best_hypotheses`
   keeps the best head by FK, or with ``q0`` the plausible head nearest to it.
+* **One pose** (an env step's call): the same steps on (K, dof) arrays, without the batch's
+  repeats and N-row masks (:func:`~ikml_gym.learned.mh_encoding.mh_inputs_one`,
+  :func:`~ikml_gym.learned.hypotheses.one_pose_errors`,
+  :func:`~ikml_gym.learned.hypotheses.best_of_one`), with the answers of the batch path
+  on that one pose, bit for bit.
 
 Counting (as in :mod:`ikml_gym.solvers`): network and FK check are free
 (``numerical = False``). The model file is read and written by
@@ -141,10 +146,9 @@ class MultiHypothesisIK(IKSolver):
         """:meth:`_best` of one (1, feature_dim) pose, with the same answers: the
         batch path's steps without its N-row bookkeeping (an env step's call)."""
         arm = self.arm
-        x, target_rot = mh_inputs_one(arm, features)
-        y = self._mlp.forward(x)[0]
+        y = self._mlp.forward(mh_inputs_one(arm, features))[0]
         proposals = arm.wrap_to_limits(heads_from_outputs(y, self.n_heads, arm.dof)[0])
-        pos_err, rot_err = one_pose_errors(arm, proposals, features, target_rot)
+        pos_err, rot_err = one_pose_errors(arm, proposals, features)
         return best_of_one(proposals, pos_err, rot_err, self.pos_tol, self.rot_tol, q0)
 
     # ------------------------------------------------------------------ persistence
