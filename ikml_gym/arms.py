@@ -288,15 +288,21 @@ class Arm:
         mask.flags.writeable = False
         return mask
 
+    @cached_property
+    def _wrap_plan(self) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+        """(lo, hi, every joint full-turn, some joint full-turn) for :meth:`wrap_to_limits`."""
+        full = self.full_turn
+        return self.joint_limits[:, 0], self.joint_limits[:, 1], bool(full.all()), bool(full.any())
+
     def wrap_to_limits(self, q: np.ndarray) -> np.ndarray:
         """Bring (..., dof) joint values into the limits: wrap full-turn revolute joints, clip the rest."""
-        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        full = self.full_turn
-        if full.all():
+        lo, hi, all_full, any_full = self._wrap_plan
+        if all_full:
             q = lo + np.mod(q - lo, 2 * np.pi)
         else:
             q = np.array(q, dtype=np.float64)
-            if full.any():
+            if any_full:
+                full = self.full_turn
                 q[..., full] = lo[full] + np.mod(q[..., full] - lo[full], 2 * np.pi)
         return np.minimum(np.maximum(q, lo), hi)
 

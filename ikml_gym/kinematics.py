@@ -236,9 +236,13 @@ for _i, _j, _k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
 def joint_basis_inputs(chain: Chain, q: np.ndarray) -> np.ndarray:
     """(N, dof) joint values -> (N, 3 dof + 1) ``[cos q, sin q, q, 1]``, the inputs of
     :attr:`Chain.joint_basis` (the ``q`` block is zero when no joint is prismatic)."""
-    n = q.shape[0]
-    lin = q if chain.has_prismatic else np.zeros_like(q)
-    return np.concatenate([np.cos(q), np.sin(q), lin, np.ones((n, 1))], axis=1)
+    n, dof = q.shape
+    out = np.empty((n, 3 * dof + 1))  # written in place: a few calls fewer for one pose
+    np.cos(q, out=out[:, :dof])
+    np.sin(q, out=out[:, dof : 2 * dof])
+    out[:, 2 * dof : 3 * dof] = q if chain.has_prismatic else 0.0
+    out[:, 3 * dof] = 1.0
+    return out
 
 
 def joint_transforms(chain: Chain, q: np.ndarray) -> np.ndarray:
@@ -261,12 +265,15 @@ def _fk_products(
     column is ``[axis x (p_ee - p_joint); axis]``, a prismatic one ``[axis; 0]``.
     """
     t = joint_transforms(chain, q)
+    if not jacobian:  # the same products, without keeping the joint frames
+        ee = t[:, 0]
+        for j in range(1, chain.dof):
+            ee = ee @ t[:, j]
+        return ee @ chain.tip, None
     f = t.copy()  # becomes the joint frames in the base frame, (N, dof, 4, 4)
     for j in range(1, chain.dof):
         np.matmul(f[:, j - 1], t[:, j], out=f[:, j])
     ee = f[:, -1] @ chain.tip
-    if not jacobian:
-        return ee, None
     axes = (f[:, :, :3, :3] @ chain.axes[:, :, None])[..., 0]  # (N, dof, 3)
     r = ee[:, None, :3, 3] - f[:, :, :3, 3]
     n, dof = q.shape
@@ -420,8 +427,14 @@ def rotation_angle(r1: np.ndarray, r2: np.ndarray) -> np.ndarray:
     accurate at every angle, unlike ``arccos`` of the trace near 0 and pi.
     """
     rel = (np.swapaxes(r1, 1, 2) @ r2).reshape(len(r1), 9)
-    v = rel[:, [7, 2, 3]] - rel[:, [5, 6, 1]]
-    return np.arctan2(np.sqrt(np.einsum("ij,ij->i", v, v)), rel[:, [0, 4, 8]].sum(axis=1) - 1.0)
+    v = rel[:, _VEE_PLUS] - rel[:, _VEE_MINUS]
+    return np.arctan2(np.sqrt(np.einsum("ij,ij->i", v, v)), rel[:, _DIAGONAL].sum(axis=1) - 1.0)
+
+
+#: entries of a row-major 3x3 matrix R: the vee of R - R^T is R[_VEE_PLUS] - R[_VEE_MINUS];
+#: index arrays, not lists, which numpy would convert on every call
+_VEE_PLUS, _VEE_MINUS = np.array([7, 2, 3]), np.array([5, 6, 1])
+_DIAGONAL = np.array([0, 4, 8])
 
 
 def rotation_error_vector(r_target: np.ndarray, r_current: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -252,3 +254,49 @@ def test_a_prismatic_arm_is_refused_with_a_reason(tmp_path):
     arm = ikml_gym.load_arm(urdf, feature_kind="pose7")
     with pytest.raises(ValueError, match="prismatic"):
         train_multi_hypothesis_ik(arm, MHTrainConfig(steps=1), progress=False)
+
+
+def _random_model(arm, heads: int, hidden: tuple[int, ...], **tols) -> MultiHypothesisIK:
+    """Random normal (He-scaled) weights, as ``benchmarks/mh_ik_sizes.py`` times them."""
+    rng = np.random.default_rng(0)
+    dims = [len(input_spec(arm)), *hidden, heads * arm.dof * 2]
+    weights = [rng.standard_normal((a, b)) * np.sqrt(2.0 / a) for a, b in itertools.pairwise(dims)]
+    biases = [rng.standard_normal(b) * 0.1 for b in dims[1:]]
+    return MultiHypothesisIK(arm, weights, biases, n_heads=heads, **tols)
+
+
+def _assert_one_pose_equals_batch_path(model, f, q0):
+    """solve(pose, q0) of each pose == the batch path (every head's proposal, then
+    best_hypotheses) on that validated pose as a one-row batch."""
+    for i in range(len(f)):
+        start = None if q0 is None else q0[i : i + 1]
+        one = model.solve(f[i], q0=None if q0 is None else q0[i])
+        ref = model._best(model.arm.check_features(f[i])[0], start).first()
+        assert np.array_equal(one.q, ref.q), i  # the same head, to the last bit
+        assert one.success == ref.success and one.pos_err == ref.pos_err, i
+        assert one.rot_err == ref.rot_err, i
+
+
+@pytest.mark.parametrize("name", ["arm4", "arm6"])
+@pytest.mark.parametrize("kind", ["random", "trained"])
+def test_one_pose_solve_gives_the_batch_paths_answers(trained, name, kind, arm4, arm6):
+    arm = arm4 if name == "arm4" else arm6
+    if kind == "random":  # wide tolerances, so that q0 picks among plausible heads often
+        pos_tol, rot_tol = {"arm4": (0.1, 0.3), "arm6": (0.2, 1.0)}[name]
+        model = _random_model(arm, 8, (64, 64), pos_tol=pos_tol, rot_tol=rot_tol)
+    else:
+        model = trained[name][0]
+    rng = np.random.default_rng(7)
+    q = arm.random_q(2000, rng)
+    f = arm.fk_features(q)
+    q0 = arm.wrap_to_limits(q + rng.uniform(-0.3, 0.3, q.shape))
+    q0[:5] = 1e200  # a q0 far outside the limits overflows the distance, as in a batch
+    _assert_one_pose_equals_batch_path(model, f, None)
+    _assert_one_pose_equals_batch_path(model, f, q0)
+    if kind == "random":
+        pos, rot = (
+            x.reshape(2000, 8)
+            for x in arm.pose_error(model.propose(f).reshape(-1, arm.dof), np.repeat(f, 8, axis=0))
+        )
+        plausible = ((pos < 3 * pos_tol) & (rot < 3 * rot_tol)).any(axis=1)
+        assert 0.02 < plausible.mean() < 0.98  # both rules of the q0 choice were exercised

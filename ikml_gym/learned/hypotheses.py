@@ -8,12 +8,14 @@ plausible proposal nearest to it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
 
-from ..arms import Arm
+from .. import kinematics as kin
+from ..arms import POSE4, Arm
 from ..solvers import IKResult
 
 #: with a q0, proposals within this many times the tolerances count as real branches
@@ -69,6 +71,91 @@ def best_hypotheses(
     pos_err, rot_err = pos_err[rows, best], rot_err[rows, best]
     success = (pos_err < pos_tol) & (rot_err < rot_tol)
     return IKResult(proposals[rows, best], success, pos_err, rot_err)
+
+
+def one_pose_errors(
+    arm: Arm, proposals: np.ndarray, features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Errors of the ``K`` proposals of one pose: what :meth:`Arm.pose_error` gives on the
+    pose repeated ``K`` times, with fewer numpy calls (the same numbers, see
+    ``tests/test_mh_ik.py``).
+
+    Args:
+        arm: the arm.
+        proposals: (K, dof) radians; K at most :data:`~ikml_gym.kinematics.SMALL_FK_ROWS`.
+        features: (1, feature_dim) one validated target.
+
+    Returns:
+        Position errors (K,) metres and orientation errors (K,) radians.
+    """
+    t = kin._fk_products(arm.chain, proposals)[0]
+    d = t[:, :3, 3] - features[0, :3]
+    pos_err = np.sqrt(np.einsum("ij,ij->i", d, d))
+    if arm.feature_kind == POSE4:
+        return pos_err, np.abs(kin.wrap_angle(kin.tool_pitch(t[:, :3, :3]) - features[0, 3]))
+    # the target's rotation from K rows, as pose_error computes it (one row may take
+    # another BLAS kernel)
+    target_rot = kin.quat_to_matrix(np.repeat(features[:, 3:], len(proposals), axis=0))
+    return pos_err, kin.rotation_angle(target_rot, t[:, :3, :3])
+
+
+def best_of_one(
+    proposals: np.ndarray,
+    pos_err: np.ndarray,
+    rot_err: np.ndarray,
+    pos_tol: float,
+    rot_tol: float,
+    q0: np.ndarray | None = None,
+) -> IKResult:
+    """:func:`best_hypotheses` of one pose, from its (K, dof) proposals and (K,) errors.
+
+    The same choice as the batched rule (first lowest score, or with ``q0`` the first
+    nearest plausible proposal), without the batch's masks over N rows.
+
+    Returns:
+        A one-row IKResult ((1, dof) answer, (1,) success and errors).
+    """
+    # K numbers: Python floats cost less than numpy calls, with the same IEEE operations
+    pos_l, rot_l = pos_err.tolist(), rot_err.tolist()
+    best = -1
+    if q0 is not None:
+        pos_lim, rot_lim = BRANCH_PLAUSIBLE * pos_tol, BRANCH_PLAUSIBLE * rot_tol
+        ok = [p < pos_lim and r < rot_lim for p, r in zip(pos_l, rot_l)]
+        if any(ok):
+            dist = _distances(proposals, q0).tolist()
+            best = _first_min([d if o else math.inf for d, o in zip(dist, ok)])
+    if best < 0:
+        best = _first_min([p / pos_tol + r / rot_tol for p, r in zip(pos_l, rot_l)])
+    success = np.array([pos_l[best] < pos_tol and rot_l[best] < rot_tol])
+    return IKResult(
+        proposals[best : best + 1], success, pos_err[best : best + 1], rot_err[best : best + 1]
+    )
+
+
+def _distances(proposals: np.ndarray, q0: np.ndarray) -> np.ndarray:
+    """(K,) joint-space distances of (K, dof) proposals to a (1, dof) q0, as
+    :func:`best_hypotheses` measures them (np.linalg.norm's steps; huge q0 capped)."""
+    d = proposals - q0
+    if max(map(abs, q0.ravel().tolist())) < _NO_OVERFLOW:
+        return np.sqrt(np.add.reduce(d * d, axis=1))
+    with np.errstate(over="ignore"):
+        return np.minimum(np.linalg.norm(d, axis=1), np.finfo(np.float64).max)
+
+
+def _first_min(values: list[float]) -> int:
+    """Index of the first smallest value, or of the first NaN (as ``np.argmin``)."""
+    best, low = 0, values[0]
+    for i, v in enumerate(values):
+        if math.isnan(v):
+            return i
+        if v < low:
+            best, low = i, v
+    return best
+
+
+#: a q0 whose joints are all below this (radians) cannot overflow the distance to a
+#: proposal within the joint limits
+_NO_OVERFLOW = 1e150
 
 
 def solve_in_chunks(

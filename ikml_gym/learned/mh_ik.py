@@ -15,6 +15,11 @@ works for pose4 and pose7 arms, redundant ones included.
   angle by ``atan2``, then the joints are brought into the limits (full-turn joints
   wrapped, the others clipped); :func:`~ikml_gym.learned.hypotheses.best_hypotheses`
   keeps the best head by FK, or with ``q0`` the plausible head nearest to it.
+* **One pose** (an env step's call): the same steps on (K, dof) arrays, without the batch's
+  repeats and N-row masks (:func:`~ikml_gym.learned.mh_encoding.mh_inputs_one`,
+  :func:`~ikml_gym.learned.hypotheses.one_pose_errors`,
+  :func:`~ikml_gym.learned.hypotheses.best_of_one`), with the answers of the batch path
+  on that one pose, bit for bit.
 
 Counting (as in :mod:`ikml_gym.solvers`): network and FK check are free
 (``numerical = False``). The model file is read and written by
@@ -29,10 +34,18 @@ from typing import Any
 
 import numpy as np
 
+from .. import kinematics as kin
 from ..arms import Arm
 from ..solvers import DEFAULT_POS_TOL, DEFAULT_ROT_TOL, IKResult, IKSolver
-from .hypotheses import best_hypotheses, solve_in_chunks
-from .mh_encoding import POSE4_INPUTS, POSE7_INPUTS, heads_from_outputs, input_spec, mh_inputs
+from .hypotheses import best_hypotheses, best_of_one, one_pose_errors, solve_in_chunks
+from .mh_encoding import (
+    POSE4_INPUTS,
+    POSE7_INPUTS,
+    heads_from_outputs,
+    input_spec,
+    mh_inputs,
+    mh_inputs_one,
+)
 from .mh_ik_file import read_mh_model, write_mh_model
 from .mlp import StackedMLP
 
@@ -125,7 +138,18 @@ class MultiHypothesisIK(IKSolver):
         return best_hypotheses(self.arm, proposals, features, self.pos_tol, self.rot_tol, q0)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
+        if len(features) == 1 and self.n_heads <= kin.SMALL_FK_ROWS:
+            return self._solve_one(features, q0)
         return solve_in_chunks(self._best, features, q0, CHUNK)
+
+    def _solve_one(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
+        """:meth:`_best` of one (1, feature_dim) pose, with the same answers: the
+        batch path's steps without its N-row bookkeeping (an env step's call)."""
+        arm = self.arm
+        y = self._mlp.forward(mh_inputs_one(arm, features))[0]
+        proposals = arm.wrap_to_limits(heads_from_outputs(y, self.n_heads, arm.dof)[0])
+        pos_err, rot_err = one_pose_errors(arm, proposals, features)
+        return best_of_one(proposals, pos_err, rot_err, self.pos_tol, self.rot_tol, q0)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> tuple[Path, Path]:
