@@ -46,9 +46,12 @@ def test_trajectory_filter_example(tmp_path):
 @pytest.mark.slow
 def test_custom_arm_example(tmp_path):
     out = _run([EXAMPLES / "custom_arm.py", "--reachable", "600", "--unreachable", "200",
-                "--epochs", "2", "--episodes", "1", "--out", tmp_path / "xarm"], tmp_path)  # fmt: skip
+                "--epochs", "2", "--episodes", "1", "--ik-steps", "100",
+                "--out", tmp_path / "xarm"], tmp_path)  # fmt: skip
     assert "episode 0" in out
     assert (tmp_path / "xarm.safetensors").is_file()
+    assert "learned IK after 100 steps" in out  # step 5: the learned IK as action prior
+    assert "ik_prior episode 0: zero action ends" in out
 
 
 @pytest.mark.slow
