@@ -97,14 +97,20 @@ def test_single_config_is_unbatched(arm6):
     assert arm6.fk(np.zeros((0, 6)))[0].shape == (0, 3)
 
 
-def test_general_axes_and_prismatic_match_reference(rng):
-    """The compiled FK (axes folded to coordinate axes) against a plain matrix product."""
+def _tilted_mixed_chain(rng):
+    """A 4-joint chain with a tilted revolute axis and two prismatic joints."""
     axes = np.array([[0.3, 0.5, 0.81], [1, 0, 0], [0, -1, 0], [-0.6, 0.8, 0.0]])
     axes /= np.linalg.norm(axes, axis=1, keepdims=True)
     origins = np.array([kin.transform(rng.random(3), rng.random(3)) for _ in range(4)])
     tip = kin.transform(rng.random(3), rng.random(3))
     types = np.array([kin.REVOLUTE, kin.PRISMATIC, kin.REVOLUTE, kin.PRISMATIC])
-    chain = kin.Chain(origins=origins, axes=axes, types=types, tip=tip)
+    return kin.Chain(origins=origins, axes=axes, types=types, tip=tip)
+
+
+def test_general_axes_and_prismatic_match_reference(rng):
+    """The compiled FK (axes folded to coordinate axes) against a plain matrix product."""
+    chain = _tilted_mixed_chain(rng)
+    axes, origins, tip, types = chain.axes, chain.origins, chain.tip, chain.types
     q = rng.uniform(-2, 2, (30, 4))
     got = kin.chain_fk(chain, q)[0]
     for i in range(len(q)):
@@ -121,12 +127,7 @@ def test_general_axes_and_prismatic_match_reference(rng):
 
 def test_joint_basis_times_tip_is_the_fk(rng):
     """The public per-joint linear map: product of the joint transforms, then the tip."""
-    axes = np.array([[0.3, 0.5, 0.81], [1, 0, 0], [0, -1, 0], [-0.6, 0.8, 0.0]])
-    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-    origins = np.array([kin.transform(rng.random(3), rng.random(3)) for _ in range(4)])
-    tip = kin.transform(rng.random(3), rng.random(3))
-    types = np.array([kin.REVOLUTE, kin.PRISMATIC, kin.REVOLUTE, kin.PRISMATIC])
-    chain = kin.Chain(origins=origins, axes=axes, types=types, tip=tip)
+    chain = _tilted_mixed_chain(rng)
     assert chain.joint_basis.shape == (3 * 4 + 1, 16 * 4) and chain.has_prismatic
     assert not chain.joint_basis.flags.writeable
     q = rng.uniform(-2, 2, (100, 4))  # more rows than the small-batch FK takes

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .arguments import int_list, output_file, output_folder, output_model, positive_int
 
@@ -48,15 +50,12 @@ def _train_ik(args: argparse.Namespace) -> int:
             clustering=args.clustering, regressor=regressor, seed=seed, progress=not args.quiet,
         )  # fmt: skip
     model.info["data_seconds"] = round(data_s, 2)
-    weights, header_path = model.save(args.out)
-    if args.plots:
-        png = plot_training_curves(
-            report, Path(args.plots) / f"{arm.name}_ik_{args.clustering}_curves.png",
-            title=f"LearnedIK {arm.name} ({args.clustering}) training curves",
-        )  # fmt: skip
-        print(f"curves: {png}")
-    print(json.dumps({"weights": str(weights), "header": str(header_path), **report.as_dict()}))
-    return 0
+    plot = partial(
+        plot_training_curves, title=f"LearnedIK {arm.name} ({args.clustering}) training curves"
+    )
+    return _save_and_report(
+        args, model, report.as_dict(), plot, report, f"{arm.name}_ik_{args.clustering}_curves.png"
+    )
 
 
 def _train_ik_fk(args: argparse.Namespace) -> int:
@@ -76,14 +75,21 @@ def _train_ik_fk(args: argparse.Namespace) -> int:
         arm, config, checkpoint=args.checkpoint, progress=not args.quiet,
         command=getattr(args, "command_line", None),
     )  # fmt: skip
+    plot = partial(
+        plot_mh_curves, title=f"MultiHypothesisIK {arm.name} ({args.heads} heads) training curves"
+    )
+    summary = {k: v for k, v in report.as_dict().items() if k != "curve"}
+    return _save_and_report(args, model, summary, plot, report, f"{arm.name}_ik_fk_curves.png")
+
+
+def _save_and_report(
+    args: argparse.Namespace, model: Any, summary: dict, plot: Any, report: Any, png: str
+) -> int:
+    """Save ``model`` to ``--out``, draw its curves into ``--plots`` if asked, print the JSON
+    line (the files and ``summary``)."""
     weights, header_path = model.save(args.out)
     if args.plots:
-        png = plot_mh_curves(
-            report, Path(args.plots) / f"{arm.name}_ik_fk_curves.png",
-            title=f"MultiHypothesisIK {arm.name} ({args.heads} heads) training curves",
-        )  # fmt: skip
-        print(f"curves: {png}")
-    summary = {k: v for k, v in report.as_dict().items() if k != "curve"}
+        print(f"curves: {plot(report, Path(args.plots) / png)}")
     print(json.dumps({"weights": str(weights), "header": str(header_path), **summary}))
     return 0
 
