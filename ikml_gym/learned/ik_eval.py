@@ -101,8 +101,9 @@ def check_models(arm: Arm, models: Mapping[str, IKSolver]) -> None:
     """Raise unless ``models`` is a non-empty mapping of raw learned solvers of ``arm``.
 
     Raises:
-        ValueError: no model, a numerical solver, or a model that polishes itself
-            (``refine_steps`` > 0: the evaluation adds its own polish rows).
+        ValueError: no model, a numerical solver, or a model that spends numerical calls
+            itself (``refine_steps`` > 0, a ``PolishedIK``, a ``HybridIK``: the evaluation
+            adds its own polish and fallback rows).
         ArmMismatchError: a model made for another arm or another URDF.
     """
     if not models:
@@ -115,10 +116,10 @@ def check_models(arm: Arm, models: Mapping[str, IKSolver]) -> None:
                 f"model {name!r} was made for arm {model.arm.name!r} (URDF hash "
                 f"{model.arm.urdf_hash[:12]}), not for {arm.name!r} ({arm.urdf_hash[:12]})"
             )
-        if getattr(model, "refine_steps", 0):
+        if getattr(model, "refine_steps", 0) or any(s.numerical for s in model.walk()):
             raise ValueError(
-                f"model {name!r} polishes its own answers (refine_steps="
-                f"{model.refine_steps}); pass the raw model (refine_steps=0)"
+                f"model {name!r} spends numerical calls (a polish or a fallback); pass the raw "
+                "model (refine_steps=0): the evaluation adds its own polish and HybridIK rows"
             )
 
 
