@@ -1,4 +1,4 @@
-"""Benchmark of the learned IK models of one shipped arm against the numerical solvers and the closed form.
+"""Benchmark of the learned IK models of one shipped arm: accuracy, speed, the targets.
 
 Writes ``benchmarks/results/learned_ik_<arm>.json`` and ``learned_ik_<arm>.md`` (the table,
 what it was measured on, the command) plus the error heatmap and histogram PNGs under
@@ -11,9 +11,10 @@ what it was measured on, the command) plus the error heatmap and histogram PNGs 
 Rows (:mod:`ikml_gym.learned.ik_eval`): each learned model raw and + polish, HybridIK of
 the v2 model at 1 mm / 1 degree, PyBulletIK tuned and defaults, DLSIK, AnalyticIK. The
 models: the v2 multi-hypothesis model (default: the shipped one, ``load_ik(arm)``), the
-branch-clustered sklearn model (default: ``benchmarks/models/<arm>_ik_branch_sklearn``
-if it exists), and, when given, the reference study's KMeans-clustered sklearn model and
-the branch-supervised v2 model. A model whose file is missing is left out with a note.
+branch-clustered sklearn model, the reference study's KMeans-clustered sklearn model and
+the branch-supervised v2 model (defaults: ``benchmarks/models/<arm>_ik_branch_sklearn``,
+``<arm>_ik_kmeans_sklearn``, ``<arm>_ik_v2_branch``). A model whose file is missing is
+left out with a note, never replaced by another.
 """
 
 from __future__ import annotations
@@ -58,24 +59,20 @@ def _file_exists(stem: Path) -> bool:
 
 def load_models(arm: Arm, args: argparse.Namespace) -> tuple[dict[str, IKSolver], list[str]]:
     """The models to compare (v2 first: the HybridIK row's and the plots'), and one note per
-    model left out. Raises ``ArmMismatchError`` for a model of another arm."""
-    v2 = Path(args.v2) if args.v2 else pretrained_path(arm.name)
-    branch = (
-        Path(args.branch_sklearn)
-        if args.branch_sklearn
-        else MODELS / f"{arm.name}_ik_branch_sklearn"
-    )
-    wanted = [
-        (V2, v2, "--v2", True),
-        (V2_BRANCH, Path(args.v2_branch) if args.v2_branch else None, "--v2-branch", True),
-        (BRANCH_SKLEARN, branch, "--branch-sklearn", False),
-        (KMEANS_SKLEARN, Path(args.kmeans) if args.kmeans else None, "--kmeans", False),
-    ]
+    model left out. A path not given is the default: the shipped model for v2, else
+    ``benchmarks/models/<arm>_ik_<suffix>``. Raises ``ArmMismatchError`` for a model of
+    another arm."""
+    wanted = [  # row, --flag's value, default stem, flag, whether it must be a v2 file
+        (V2, args.v2, pretrained_path(arm.name), "--v2", True),
+        (V2_BRANCH, args.v2_branch, MODELS / f"{arm.name}_ik_v2_branch", "--v2-branch", True),
+        (BRANCH_SKLEARN, args.branch_sklearn, MODELS / f"{arm.name}_ik_branch_sklearn",
+         "--branch-sklearn", False),
+        (KMEANS_SKLEARN, args.kmeans, MODELS / f"{arm.name}_ik_kmeans_sklearn", "--kmeans", False),
+    ]  # fmt: skip
     models, notes = {}, []
-    for name, stem, flag, must_be_v2 in wanted:
-        if stem is None:
-            notes.append(f"row {name!r} left out: no model given ({flag} PATH)")
-        elif not _file_exists(stem):
+    for name, given, default, flag, must_be_v2 in wanted:
+        stem = Path(given) if given else default
+        if not _file_exists(stem):
             notes.append(f"row {name!r} left out: no model file at {stem} ({flag} PATH)")
         elif must_be_v2 and model_kind(stem) != MH_KIND:
             notes.append(f"row {name!r} left out: {stem} is not a multi-hypothesis model")
@@ -136,12 +133,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=("arm4", "arm6"), default="arm4")
     parser.add_argument("--v2", help="v2 multi-hypothesis model (default: the shipped one)")
-    parser.add_argument("--v2-branch", help="branch-supervised v2 model (optional)")
+    parser.add_argument(
+        "--v2-branch", help="branch-supervised v2 (default benchmarks/models/<arm>_ik_v2_branch)"
+    )
     parser.add_argument(
         "--branch-sklearn",
         help="branch-clustered sklearn model (default benchmarks/models/<arm>_ik_branch_sklearn)",
     )
-    parser.add_argument("--kmeans", help="KMeans-clustered sklearn model (optional)")
+    parser.add_argument(
+        "--kmeans",
+        help="KMeans-clustered sklearn model (default benchmarks/models/<arm>_ik_kmeans_sklearn)",
+    )
     parser.add_argument("--n-test", type=int, default=10_000, help="held-out targets")
     parser.add_argument("--n-numerical", type=int, default=10_000, help="PyBullet/DLS targets")
     parser.add_argument("--n-latency", type=int, default=500, help="single-pose calls per row")

@@ -39,11 +39,14 @@ def _save_random_model(arm, stem: Path) -> Path:
 def test_learned_ik_benchmark_runs_for_both_arms(resolve_arm, tmp_path, capsys, name):
     arm = resolve_arm(name)
     v2 = _save_random_model(arm, tmp_path / "v2")
-    args = ["--arm", name, "--v2", str(v2), "--branch-sklearn", str(tmp_path / "nothing"), *TINY]
+    missing = [str(tmp_path / "nothing")]
+    args = ["--arm", name, "--v2", str(v2), *TINY]
+    args += ["--branch-sklearn", *missing, "--kmeans", *missing, "--v2-branch", *missing]
     assert _benchmark().main([*args, "--out-dir", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "note: row 'branch sklearn' left out: no model file" in printed
-    assert "note: row 'KMeans sklearn (reference study)' left out: no model given" in printed
+    assert "note: row 'KMeans sklearn (reference study)' left out: no model file" in printed
+    assert "note: row 'v2 branch-supervised' left out: no model file" in printed
     result = json.loads((tmp_path / "out" / f"learned_ik_{name}.json").read_text())
     methods = [r["method"] for r in result["table"]["rows"]]
     assert methods[:3] == [
