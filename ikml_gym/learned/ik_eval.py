@@ -174,9 +174,10 @@ def _measure(
     row: EvalRow,
     analytic: AnalyticIK | None,
     loose_tol: tuple[float, float] | None,
-    n_latency: int,
+    latency_features: np.ndarray,
 ) -> tuple[dict[str, Any], IKResult]:
-    """One row of the table and the solver's answers."""
+    """One row of the table and the solver's answers; the one-pose latency is timed on
+    ``latency_features`` (the same poses for every row; none: no latency)."""
     t0 = time.perf_counter()
     res = row.solver.solve(row.features)
     dt = time.perf_counter() - t0
@@ -185,7 +186,9 @@ def _measure(
     mae = None
     if analytic is not None:
         mae = float(np.mean(nearest_exact_mae(analytic, res.q, row.features)))
-    latency = one_pose_latency_us(row.solver, row.features[:n_latency]) if n_latency else None
+    latency = None
+    if len(latency_features):
+        latency = one_pose_latency_us(row.solver, latency_features)
     rot_deg = np.degrees(res.rot_err)
     stats = {
         "method": row.name,
@@ -253,11 +256,12 @@ def evaluate_ik(
     rows, answers = [], {}
     try:
         for row in plan:
-            stats, answers[row.name] = _measure(row, analytic, loose_tol, min(n_latency, n_test))
+            stats, answers[row.name] = _measure(row, analytic, loose_tol, feats[:n_latency])
             rows.append(stats)
     finally:
         for s in to_close:
             s.close()
+    n_latency = min(n_latency, n_test)
     meta = _meta(arm, models, n_test, min(n_numerical, n_test), seed, refine_steps, n_latency)
     if loose_tol is not None:  # (m, deg)
         meta["loose_tol"] = [float(loose_tol[0]), float(np.degrees(loose_tol[1]))]
