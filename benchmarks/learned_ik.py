@@ -1,185 +1,204 @@
-"""Benchmark of the learned IK of arm4: accuracy table, speed, data generation.
+"""Benchmark of the learned IK models of one shipped arm: accuracy, speed, the targets.
 
-Writes ``benchmarks/results/learned_ik.json`` (and ``learned_ik.md``, the table)
-next to this file, plus PNGs under ``benchmarks/results/plots/``::
+Writes ``benchmarks/results/learned_ik_<arm>.json`` and ``learned_ik_<arm>.md`` (the table,
+what it was measured on, the command) plus the error heatmap and histogram PNGs under
+``benchmarks/results/plots/``, and prints the table and each target as MET / MISS::
 
-    python benchmarks/learned_ik.py [--n-test 10000] [--kmeans data/arm4_ik_kmeans]
+    python benchmarks/learned_ik.py --arm arm4 [--kmeans PATH] [--branch-sklearn PATH]
+        [--v2 PATH] [--v2-branch PATH] [--n-test 10000] [--n-numerical N]
+    python benchmarks/learned_ik.py --arm arm6 ...
 
-Measured:
-
-* the evaluation table of ``ikml-gym eval ik`` (see :mod:`ikml_gym.learned.ik_eval`);
-* batched inference throughput (poses/s, best of 3 on 100,000 targets, no polish)
-  and single-pose latency (median of 500 calls of ``solve(pose)``);
-* the time to generate the 500,000-sample training set;
-* if a KMeans-clustered model is given (``ikml-gym train ik --clustering kmeans``),
-  its raw accuracy next to the branch-clustered one on the same targets;
-* each target, met or not.
+Rows (:mod:`ikml_gym.learned.ik_eval`): each learned model raw and + polish, HybridIK of
+the v2 model at 1 mm / 1 degree, PyBulletIK tuned and defaults, DLSIK, AnalyticIK. The
+models: the v2 multi-hypothesis model (default: the shipped one, ``load_ik(arm)``), the
+branch-clustered sklearn model, the reference study's KMeans-clustered sklearn model and
+the branch-supervised v2 model (defaults: ``benchmarks/models/<arm>_ik_branch_sklearn``,
+``<arm>_ik_kmeans_sklearn``, ``<arm>_ik_v2_branch``). A model whose file is missing is
+left out with a note, never replaced by another.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import time
+import shlex
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import ikml_gym
-from ikml_gym.data import make_ik_dataset
-from ikml_gym.io import atomic_write_json, atomic_write_text
-from ikml_gym.learned.ik import load_ik
+from ikml_gym.arms import POSE7, Arm, load_arm
+from ikml_gym.envs.task import default_distance_threshold, task_ik_tolerance
+from ikml_gym.errors import ModelFileError
+from ikml_gym.io import atomic_write_json, atomic_write_text, model_kind
+from ikml_gym.learned.ik import load_ik, pretrained_path
 from ikml_gym.learned.ik_eval import evaluate_ik, format_table, plot_eval
+from ikml_gym.learned.mh_ik_file import KIND as MH_KIND
+from ikml_gym.solvers import IKSolver
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+MODELS = HERE / "models"
+
+V2 = "v2 multi-hypothesis"
+V2_BRANCH = "v2 branch-supervised"
+BRANCH_SKLEARN = "branch sklearn"
+KMEANS_SKLEARN = "KMeans sklearn (reference study)"
+#: the issue's targets: arm4 raw v2 share within 1 mm & 1 deg, mean error (m), one pose (us),
+#: HybridIK fallback share; arm6 raw v2 medians (m, deg), loose share, speed-up over PyBulletIK
+ARM4_WITHIN, ARM4_MEAN_M, ARM4_ONE_POSE_US, HYBRID_FALLBACK = 0.95, 0.5e-3, 40.0, 0.05
+ARM6_MEDIAN_M, ARM6_MEDIAN_DEG, ARM6_LOOSE, ARM6_SPEEDUP = 2e-3, 1.0, 0.99, 5.0
 
 
-def throughput(model, n: int = 100_000, repeats: int = 3) -> dict[str, float]:
-    """Batched poses/s (best of ``repeats``) and single-pose latency (median, ms)."""
-    feats = make_ik_dataset(model.arm, n, seed=777, progress=False)[0]["features"]
-    raw = model.with_refine(0)
-    raw.solve(feats[:1000])  # warm-up
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        raw.solve(feats)
-        best = min(best, time.perf_counter() - t0)
-    lat = []
-    for i in range(500):
-        t0 = time.perf_counter()
-        raw.solve(feats[i])
-        lat.append(time.perf_counter() - t0)
+def _file_exists(stem: Path) -> bool:
+    return stem.with_name(stem.name + ".json").is_file()
+
+
+def load_models(arm: Arm, args: argparse.Namespace) -> tuple[dict[str, IKSolver], list[str]]:
+    """The models to compare (v2 first: the HybridIK row's and the plots'), and one note per
+    model left out. A path not given is the default: the shipped model for v2, else
+    ``benchmarks/models/<arm>_ik_<suffix>``. Raises ``ArmMismatchError`` for a model of
+    another arm."""
+    wanted = [  # row, --flag's value, default stem, flag, whether it must be a v2 file
+        (V2, args.v2, pretrained_path(arm.name), "--v2", True),
+        (V2_BRANCH, args.v2_branch, MODELS / f"{arm.name}_ik_v2_branch", "--v2-branch", True),
+        (BRANCH_SKLEARN, args.branch_sklearn, MODELS / f"{arm.name}_ik_branch_sklearn",
+         "--branch-sklearn", False),
+        (KMEANS_SKLEARN, args.kmeans, MODELS / f"{arm.name}_ik_kmeans_sklearn", "--kmeans", False),
+    ]  # fmt: skip
+    models, notes = {}, []
+    for name, given, default, flag, must_be_v2 in wanted:
+        stem = Path(given) if given else default
+        if not _file_exists(stem):
+            notes.append(f"row {name!r} left out: no model file at {stem} ({flag} PATH)")
+        elif must_be_v2 and model_kind(stem) != MH_KIND:
+            notes.append(f"row {name!r} left out: {stem} is not a multi-hypothesis model")
+        else:
+            models[name] = load_ik(stem, arm=arm)
+    return models, notes
+
+
+def _item(value: float | None, goal: str, met: bool) -> dict[str, Any]:
+    return {"value": value, "target": goal, "met": bool(met)}
+
+
+def targets_check(arm: Arm, rows: dict[str, dict]) -> dict[str, dict]:
+    """The issue's targets for ``arm`` -> {name: {value, target, met}} (MISS without a v2 row)."""
+    raw = rows.get(V2)
+    hybrid = next((r for k, r in rows.items() if k.startswith(f"HybridIK ({V2} ")), None)
+    if raw is None:
+        return {"v2 model present": _item(None, "a v2 multi-hypothesis model", False)}
+    if arm.name == "arm4":
+        share = hybrid["numerical_calls"] / hybrid["n"]
+        return {
+            "arm4 raw v2 within 1 mm & 1 deg": _item(
+                raw["within_1mm_1deg"], f">= {ARM4_WITHIN}", raw["within_1mm_1deg"] >= ARM4_WITHIN
+            ),
+            "arm4 raw v2 mean position error (m)": _item(
+                raw["pos_err_mean_m"], f"<= {ARM4_MEAN_M}", raw["pos_err_mean_m"] <= ARM4_MEAN_M
+            ),
+            "arm4 v2 one pose (us)": _item(
+                raw["one_pose_us"],
+                f"<= {ARM4_ONE_POSE_US}",
+                (raw["one_pose_us"] or np.inf) <= ARM4_ONE_POSE_US,
+            ),
+            "arm4 HybridIK (1 mm / 1 deg) fallback share of targets": _item(
+                share, f"<= {HYBRID_FALLBACK}", share <= HYBRID_FALLBACK
+            ),
+        }
+    pybullet_us = rows["PyBulletIK tuned"]["one_pose_us"]  # None with --n-latency 0
+    speedup = pybullet_us / raw["one_pose_us"] if pybullet_us else 0.0
     return {
-        "batch_n": n,
-        "batch_seconds": best,
-        "poses_per_s": n / best,
-        "single_pose_ms_median": 1e3 * float(np.median(lat)),
-        "single_pose_ms_p90": 1e3 * float(np.percentile(lat, 90)),
+        f"{arm.name} raw v2 median position error (m)": _item(
+            raw["pos_err_median_m"], f"<= {ARM6_MEDIAN_M}", raw["pos_err_median_m"] <= ARM6_MEDIAN_M
+        ),
+        f"{arm.name} raw v2 median rotation error (deg)": _item(
+            raw["rot_err_median_deg"],
+            f"<= {ARM6_MEDIAN_DEG}",
+            raw["rot_err_median_deg"] <= ARM6_MEDIAN_DEG,
+        ),
+        f"{arm.name} raw v2 within the env's IK tolerance": _item(
+            raw["within_loose"], f">= {ARM6_LOOSE}", (raw["within_loose"] or 0.0) >= ARM6_LOOSE
+        ),
+        f"{arm.name} one pose: warm PyBulletIK time / v2 time": _item(
+            speedup, f">= {ARM6_SPEEDUP}", speedup >= ARM6_SPEEDUP
+        ),
     }
 
 
-def data_time(arm, n: int = 500_000) -> float:
-    t0 = time.perf_counter()
-    make_ik_dataset(arm, n, seed=0, progress=False)
-    return time.perf_counter() - t0
-
-
-def raw_accuracy(model, feats: np.ndarray, pitch_closure: bool = False) -> dict[str, float]:
-    res = model.with_refine(0, pitch_closure=pitch_closure).solve(feats)
-    return {
-        "pos_err_mean_m": float(res.pos_err.mean()),
-        "pos_err_median_m": float(np.median(res.pos_err)),
-        "pos_err_p99_m": float(np.percentile(res.pos_err, 99)),
-        "pitch_err_mean_deg": float(np.degrees(res.rot_err.mean())),
-        "success_rate": float(res.success.mean()),
-    }
-
-
-def targets_check(rows: dict, speed: dict) -> dict[str, dict]:
-    learned = next(r for k, r in rows.items() if k.startswith("learned ("))
-    polished = next(r for k, r in rows.items() if k.startswith("learned + polish"))
-    hybrid = rows["HybridIK (learned -> PyBulletIK tuned)"]
-    hybrid_p = rows["HybridIK (learned + polish -> PyBulletIK tuned)"]
-    pyb = rows["PyBulletIK tuned"]
-    pyb_calls_per_pose = pyb["numerical_calls"] / pyb["n"]
-
-    def item(value, goal, ok):
-        return {"value": value, "target": goal, "met": bool(ok)}
-
-    return {
-        "learned mean EE error (m)": item(
-            learned["pos_err_mean_m"], "<= 0.005", learned["pos_err_mean_m"] <= 0.005
-        ),
-        "learned median EE error (m)": item(
-            learned["pos_err_median_m"], "<= 0.003", learned["pos_err_median_m"] <= 0.003
-        ),
-        "learned + <=3 polish success": item(
-            polished["success_rate"], ">= 0.995", polished["success_rate"] >= 0.995
-        ),
-        "batched poses/s": item(speed["poses_per_s"], ">= 100000", speed["poses_per_s"] >= 1e5),
-        "single pose (ms)": item(
-            speed["single_pose_ms_median"], "<= 0.5", speed["single_pose_ms_median"] <= 0.5
-        ),
-        "HybridIK numerical calls / PyBulletIK alone": item(
-            hybrid["numerical_calls"] / (hybrid["n"] * pyb_calls_per_pose),
-            "<= 0.05",
-            hybrid["numerical_calls"] <= 0.05 * hybrid["n"] * pyb_calls_per_pose,
-        ),
-        "HybridIK success >= PyBulletIK": item(
-            [hybrid["success_rate"], pyb["success_rate"]],
-            ">=",
-            hybrid["success_rate"] >= pyb["success_rate"],
-        ),
-        "HybridIK(polished) numerical calls / PyBulletIK alone": item(
-            hybrid_p["numerical_calls"] / (hybrid_p["n"] * pyb_calls_per_pose),
-            "<= 0.05 (polish counted as calls)",
-            hybrid_p["numerical_calls"] <= 0.05 * hybrid_p["n"] * pyb_calls_per_pose,
-        ),
-    }
-
-
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="arm4", help="model (default: the pretrained arm4)")
-    parser.add_argument("--kmeans", help="a KMeans-clustered model to compare (optional)")
-    parser.add_argument("--n-test", type=int, default=10_000)
-    parser.add_argument("--n-numerical", type=int, default=10_000)
-    parser.add_argument("--out", default=str(RESULTS / "learned_ik.json"))
-    args = parser.parse_args()
+    parser.add_argument("--arm", choices=("arm4", "arm6"), default="arm4")
+    parser.add_argument("--v2", help="v2 multi-hypothesis model (default: the shipped one)")
+    parser.add_argument(
+        "--v2-branch", help="branch-supervised v2 (default benchmarks/models/<arm>_ik_v2_branch)"
+    )
+    parser.add_argument(
+        "--branch-sklearn",
+        help="branch-clustered sklearn model (default benchmarks/models/<arm>_ik_branch_sklearn)",
+    )
+    parser.add_argument(
+        "--kmeans",
+        help="KMeans-clustered sklearn model (default benchmarks/models/<arm>_ik_kmeans_sklearn)",
+    )
+    parser.add_argument("--n-test", type=int, default=10_000, help="held-out targets")
+    parser.add_argument("--n-numerical", type=int, default=10_000, help="PyBullet/DLS targets")
+    parser.add_argument("--n-latency", type=int, default=500, help="single-pose calls per row")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="folder of the results")
+    return parser.parse_args(argv)
 
-    model = load_ik(args.model)
-    result = evaluate_ik(model, n_test=args.n_test, n_numerical=args.n_numerical, progress=True)
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    arm = load_arm(args.arm)
+    models, notes = load_models(arm, args)
+    for note in notes:
+        print(f"note: {note}")
+    if not models:
+        raise ModelFileError(f"no learned IK model of {arm.name} found; pass --v2 PATH")
+    loose = (
+        task_ik_tolerance(default_distance_threshold(arm)) if arm.feature_kind == POSE7 else None
+    )
+    result = evaluate_ik(
+        arm, models, n_test=args.n_test, n_numerical=args.n_numerical,
+        n_latency=args.n_latency, loose_tol=loose, progress=True,
+    )  # fmt: skip
+    command = "python benchmarks/learned_ik.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
     table = format_table(result)
     print(table)
-    plots = plot_eval(result, RESULTS / "plots")
     rows = {r["method"]: r for r in result["summary"]["rows"]}
-    speed = throughput(model)
-    print(json.dumps(speed, indent=1))
-    gen = data_time(model.arm)
-    print(f"500,000-sample IK data: {gen:.2f} s")
-    comparison = {
-        "branch": raw_accuracy(model, result["features"]),
-        "branch + pitch closure": raw_accuracy(model, result["features"], True),
-    }
-    comparison["branch"]["training"] = model.info
-    if args.kmeans:
-        km = load_ik(args.kmeans)
-        comparison["kmeans"] = raw_accuracy(km, result["features"])
-        comparison["kmeans + pitch closure"] = raw_accuracy(km, result["features"], True)
-        comparison["kmeans"]["training"] = km.info
-    for name, c in comparison.items():
-        print(
-            f"{name:>24}: mean {1e3 * c['pos_err_mean_m']:.2f} mm, median "
-            f"{1e3 * c['pos_err_median_m']:.2f} mm, p99 {1e3 * c['pos_err_p99_m']:.1f} mm, "
-            f"pitch {c['pitch_err_mean_deg']:.2f} deg, success {100 * c['success_rate']:.2f}%"
-        )
-    checks = targets_check(rows, speed)
+    checks = targets_check(arm, rows)
     for name, c in checks.items():
         print(f"{'MET ' if c['met'] else 'MISS'} {name}: {c['value']} (target {c['target']})")
+    out_dir = Path(args.out_dir)
+    plots = plot_eval(result, out_dir / "plots")
     out = {
-        "command": "python benchmarks/learned_ik.py "
-        + (f"--kmeans {args.kmeans} " if args.kmeans else "")
-        + f"--n-test {args.n_test} --n-numerical {args.n_numerical}",
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "note": "2 CPU cores shared with other work while measured",
-        },
+        "command": command,
+        "machine": _machine(),
         "ikml_gym_version": ikml_gym.__version__,
+        "notes": notes,
         "table": result["summary"],
-        "speed": speed,
-        "data_generation_500k_s": gen,
-        "clustering_comparison": comparison,
         "targets": checks,
-        "plots": [str(p.relative_to(HERE.parent)) for p in plots],
+        "plots": [p.name for p in plots],
     }
-    atomic_write_json(args.out, out)
-    atomic_write_text(Path(args.out).with_suffix(".md"), table + "\n")
-    print(f"wrote {args.out}")
+    stem = out_dir / f"learned_ik_{arm.name}"
+    atomic_write_json(stem.with_suffix(".json"), out)
+    atomic_write_text(stem.with_suffix(".md"), f"`{command.strip()}`\n\n{table}\n")
+    print(f"wrote {stem}.json, {stem}.md")
     return 0
 
 

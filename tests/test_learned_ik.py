@@ -276,7 +276,7 @@ def test_cli_train_is_reproducible_and_eval_writes_json(tmp_path, capsys):
     assert code == 0
     summary = json.loads(out.read_text())
     methods = [r["method"] for r in summary["rows"]]
-    assert methods[0].startswith("learned (clustered, 4)") and "PyBulletIK defaults" in methods
+    assert methods[0] == "sklearn branch-clustered (4)" and "PyBulletIK defaults" in methods
     assert summary["rows"][0]["numerical_calls"] == 0
     assert re.search(r"^\| Method +\| +n \|", capsys.readouterr().out, re.MULTILINE)  # the table
     assert (tmp_path / "p" / "arm4_ik_error_heatmap.png").is_file()

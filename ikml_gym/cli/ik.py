@@ -95,15 +95,20 @@ def _save_and_report(
 
 
 def _eval_ik(args: argparse.Namespace) -> int:
-    from ..arms import load_arm
+    from ..arms import POSE7, load_arm
+    from ..envs.task import default_distance_threshold, task_ik_tolerance
     from ..learned.ik import load_ik
-    from ..learned.ik_eval import evaluate_ik, format_table, plot_eval
+    from ..learned.ik_eval import TEST_SEED, evaluate_ik, format_table, model_label, plot_eval
 
     arm = load_arm(args.arm)
     model = load_ik(args.model or arm.name, arm=arm)
+    loose = None
+    if arm.feature_kind == POSE7:  # a Reach env's IK tolerance, the arm6 target's
+        loose = task_ik_tolerance(default_distance_threshold(arm))
     result = evaluate_ik(
-        model, n_test=args.n_test, n_numerical=args.n_numerical, seed=args.seed,
-        refine_steps=args.refine_steps, progress=not args.quiet,
+        arm, {model_label(model): model}, n_test=args.n_test, n_numerical=args.n_numerical,
+        seed=TEST_SEED if args.seed is None else args.seed, refine_steps=args.refine_steps,
+        n_latency=args.n_latency, loose_tol=loose, progress=not args.quiet,
     )  # fmt: skip
     print(format_table(result))
     if args.plots:
@@ -187,7 +192,14 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
         help="targets for the PyBullet/DLS rows: the first N of the test set (default 10000)",
     )  # fmt: skip
     p.add_argument("--refine-steps", type=int, default=3, help="polish steps of 'learned + polish'")
-    p.add_argument("--seed", type=int, default=12345, help="test-set seed (not the training seed)")
+    p.add_argument(
+        "--seed", type=int,
+        help="test-set seed (default: a fixed seed that is neither training seed)",
+    )  # fmt: skip
+    p.add_argument(
+        "--n-latency", type=int, default=500,
+        help="single-pose calls timed per row (default 500, 0: none)",
+    )  # fmt: skip
     p.add_argument("--json", type=output_file, help="write the summary JSON here")
     p.add_argument("--plots", type=output_folder, help="folder for the heatmap / histogram PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

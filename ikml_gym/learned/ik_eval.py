@@ -1,27 +1,37 @@
-"""Evaluation of the learned IK against the numerical solvers and the exact closed form.
+"""Evaluation of learned IK models against the numerical solvers and, where one exists, the closed form.
 
-:func:`evaluate_ik` builds the reference study's table on a held-out test set
-(Latin hypercube joint samples drawn with a seed other than the training seed):
+:func:`evaluate_ik` measures any arm (shipped or a user's URDF) and any number of named
+learned models (``numerical = False`` solvers: :class:`~ikml_gym.learned.ik.LearnedIK`,
+:class:`~ikml_gym.learned.mh_ik.MultiHypothesisIK`) on one held-out test set: Latin
+hypercube joint samples mapped through FK (every target is reachable), drawn with a
+seed other than the training seeds. Rows, in order:
 
-Method | Joint MAE (rad) | EE position error mean / median / p99 (m) | pitch error (deg) |
-success (< 1 mm, < 1 deg) | total time (s) | time per sample (ms) | numerical calls
+* per model, its raw answer (the network alone, no numerical step) and the same answer
+  polished by at most ``refine_steps`` DLS iterations on the poses that miss 1 mm / 1
+  degree (:class:`~ikml_gym.solvers.PolishedIK`; every polished pose is a numerical call);
+* ``HybridIK`` of the first model with the tuned ``PyBulletIK`` as its fallback, at the
+  strict 1 mm / 1 degree tolerance (the share of targets sent to the fallback is its
+  ``numerical calls / n``);
+* ``PyBulletIK`` tuned and with PyBullet's defaults, ``DLSIK`` (the first
+  ``n_numerical`` targets only: they are slow, one pose at a time);
+* ``AnalyticIK``, the exact reference, on arms with a closed form only.
 
-* Joint MAE is measured to the *nearest* exact solution (closed form, every
-  branch, wrapped angle difference), so a correct answer on another branch
-  than the sampled one is not penalised.
-* The learned, polished, hybrid and analytic rows use every test target; the
-  PyBullet and DLS rows use the first ``n_numerical`` of them (they are slow,
-  one pose at a time); the ``n`` column says which.
-* "pitch closure" rows set the last joint to ``psi - (q_2 + q_3)`` after the
-  network (exact algebra for yaw-pitch-pitch-pitch arms, see ``LearnedIK``);
-  they show how much of the raw error is the pitch error of the last joint.
-* Numerical calls are read from the solvers' ``calls`` counters (a learned
-  model's DLS polish included), never computed by formula.
+Columns: joint MAE to the *nearest* exact solution (closed form, every branch, wrapped
+angle difference; ``None`` without a closed form), position error mean / median / p99
+(m), orientation error mean / median (rad in the answers; the pitch psi for pose4 arms,
+the geodesic angle for pose7 arms), the share within 1 mm and 1 degree, optionally the
+share within a looser ``loose_tol`` (a Reach env's IK tolerance), batch time, numerical
+calls (read from the solvers' counters, never computed by formula) and the one-pose
+latency: the median of ``n_latency`` single-pose ``solve(pose)`` calls; numerical
+solvers are warm-started with ``q0`` = the previous answer's joints, as an env step
+calls them. Errors are measured by the package's FK (:meth:`ikml_gym.Arm.pose_error`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +39,55 @@ import numpy as np
 
 from .. import kinematics as kin
 from .._extras import require
-from ..data import make_ik_dataset
+from ..arms import Arm
+from ..closed_form import closed_form_for
+from ..data import latin_hypercube_q
+from ..errors import ArmMismatchError
 from ..plots import pyplot
-from ..solvers import DLSIK, AnalyticIK, HybridIK, IKSolver, PyBulletIK
+from ..solvers import (
+    DEFAULT_POS_TOL,
+    DEFAULT_ROT_TOL,
+    DLSIK,
+    AnalyticIK,
+    HybridIK,
+    IKResult,
+    IKSolver,
+    PolishedIK,
+    PyBulletIK,
+)
 from ..tables import markdown_table
-from .ik import LearnedIK
+
+#: test-set seed: neither the training seed (0) nor the trainer's held-out seed (12345)
+TEST_SEED = 20_261_201
 
 COLUMNS = (
     "method", "n", "joint_mae_rad", "pos_err_mean_m", "pos_err_median_m", "pos_err_p99_m",
-    "pitch_err_mean_deg", "success_rate", "total_time_s", "time_per_sample_ms", "numerical_calls",
+    "rot_err_mean_deg", "rot_err_median_deg", "within_1mm_1deg", "within_loose",
+    "success_rate", "total_time_s", "time_per_sample_ms", "one_pose_us", "numerical_calls",
 )  # fmt: skip
+
+
+@dataclass
+class EvalRow:
+    """One row to measure: its name, its solver and the (n, feature_dim) targets it gets."""
+
+    name: str
+    solver: IKSolver
+    features: np.ndarray
+
+
+def heldout_targets(arm: Arm, n: int, seed: int = TEST_SEED) -> np.ndarray:
+    """(n, feature_dim) reachable targets: FK of Latin hypercube joint samples."""
+    return arm.fk_features(latin_hypercube_q(arm, n, seed))
+
+
+def model_label(model: IKSolver) -> str:
+    """A short row name for a learned model: its kind and size."""
+    if hasattr(model, "n_heads"):
+        return f"v2 multi-hypothesis ({model.n_heads} heads)"
+    if hasattr(model, "clustering"):
+        return f"sklearn {model.clustering}-clustered ({len(model.nets)})"
+    return type(model).__name__
 
 
 def nearest_exact_mae(analytic: AnalyticIK, q: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -48,181 +97,283 @@ def nearest_exact_mae(analytic: AnalyticIK, q: np.ndarray, features: np.ndarray)
     return np.where(valid, d, np.inf).min(axis=1)
 
 
-def _row(
-    name: str, solver: IKSolver, features: np.ndarray, analytic: AnalyticIK
-) -> tuple[dict[str, Any], np.ndarray]:
+def check_models(arm: Arm, models: Mapping[str, IKSolver]) -> None:
+    """Raise unless ``models`` is a non-empty mapping of raw learned solvers of ``arm``.
+
+    Raises:
+        ValueError: no model, a numerical solver, or a model that spends numerical calls
+            itself (``refine_steps`` > 0, a ``PolishedIK``, a ``HybridIK``: the evaluation
+            adds its own polish and fallback rows).
+        ArmMismatchError: a model made for another arm or another URDF.
+    """
+    if not models:
+        raise ValueError("give at least one learned model to evaluate")
+    for name, model in models.items():
+        if not isinstance(model, IKSolver) or model.numerical:
+            raise ValueError(f"{name!r} is not a learned (numerical = False) IK solver")
+        if model.arm.urdf_hash != arm.urdf_hash:
+            raise ArmMismatchError(
+                f"model {name!r} was made for arm {model.arm.name!r} (URDF hash "
+                f"{model.arm.urdf_hash[:12]}), not for {arm.name!r} ({arm.urdf_hash[:12]})"
+            )
+        if getattr(model, "refine_steps", 0) or any(s.numerical for s in model.walk()):
+            raise ValueError(
+                f"model {name!r} spends numerical calls (a polish or a fallback); pass the raw "
+                "model (refine_steps=0): the evaluation adds its own polish and HybridIK rows"
+            )
+
+
+def _plan(
+    arm: Arm, models: Mapping[str, IKSolver], features: np.ndarray, n_numerical: int, steps: int
+) -> tuple[list[EvalRow], list[PyBulletIK]]:
+    """The rows of :func:`evaluate_ik`, and the PyBullet solvers to close afterwards."""
+    sub = features[:n_numerical]
+    rows = []
+    for name, model in models.items():
+        polished = PolishedIK(model, steps)
+        rows.append(EvalRow(name, model, features))
+        rows.append(EvalRow(f"{name} + polish (<= {steps} DLS steps)", polished, features))
+    first = next(iter(models))
+    strict = (DEFAULT_POS_TOL, DEFAULT_ROT_TOL)
+    fallback, tuned, default = PyBulletIK(arm), PyBulletIK(arm), PyBulletIK.pybullet_defaults(arm)
+    hybrid = HybridIK(models[first], fallback, strict)
+    rows.append(EvalRow(f"HybridIK ({first} -> PyBulletIK tuned)", hybrid, features))
+    rows += [
+        EvalRow("PyBulletIK tuned", tuned, sub),
+        EvalRow("PyBulletIK defaults", default, sub),
+        EvalRow("DLSIK", DLSIK(arm), sub),
+    ]
+    if closed_form_for(arm) is not None:
+        rows.append(EvalRow("AnalyticIK (exact reference)", AnalyticIK(arm), features))
+    return rows, [fallback, tuned, default]
+
+
+def one_pose_latency_us(solver: IKSolver, features: np.ndarray) -> float:
+    """Median microseconds of ``solve(pose)`` over the (n, feature_dim) ``features``, one at a
+    time; a numerical solver gets ``q0`` = the previous answer's joints (an env step's call)."""
+    q = None
+    solver.solve(features[0])  # warm-up: first-call caches
+    times = np.empty(len(features))
+    for i, f in enumerate(features):
+        t0 = time.perf_counter()
+        res = solver.solve(f, q)
+        times[i] = time.perf_counter() - t0
+        if solver.numerical:
+            q = res.q
+    return 1e6 * float(np.median(times))
+
+
+def _within(res: IKResult, tol: tuple[float, float] | None) -> float | None:
+    """Share of answers with position error < tol[0] (m) and orientation error < tol[1] (rad)."""
+    if tol is None:
+        return None
+    return float(np.mean((res.pos_err < tol[0]) & (res.rot_err < tol[1])))
+
+
+def _measure(
+    row: EvalRow,
+    analytic: AnalyticIK | None,
+    loose_tol: tuple[float, float] | None,
+    latency_features: np.ndarray,
+) -> tuple[dict[str, Any], IKResult]:
+    """One row of the table and the solver's answers; the one-pose latency is timed on
+    ``latency_features`` (the same poses for every row; none: no latency)."""
     t0 = time.perf_counter()
-    res = solver.solve(features)
+    res = row.solver.solve(row.features)
     dt = time.perf_counter() - t0
-    n = len(features)
-    mae = nearest_exact_mae(analytic, res.q, features)
-    row = {
-        "method": name,
+    calls = int(row.solver.calls)  # read before the latency calls add to it
+    n = len(row.features)
+    mae = None
+    if analytic is not None:
+        mae = float(np.mean(nearest_exact_mae(analytic, res.q, row.features)))
+    latency = None
+    if len(latency_features):
+        latency = one_pose_latency_us(row.solver, latency_features)
+    rot_deg = np.degrees(res.rot_err)
+    stats = {
+        "method": row.name,
         "n": n,
-        "joint_mae_rad": float(np.mean(mae)),
+        "joint_mae_rad": mae,
         "pos_err_mean_m": float(np.mean(res.pos_err)),
         "pos_err_median_m": float(np.median(res.pos_err)),
         "pos_err_p99_m": float(np.percentile(res.pos_err, 99)),
-        "pitch_err_mean_deg": float(np.degrees(np.mean(res.rot_err))),
+        "rot_err_mean_deg": float(np.mean(rot_deg)),
+        "rot_err_median_deg": float(np.median(rot_deg)),
+        "within_1mm_1deg": _within(res, (DEFAULT_POS_TOL, DEFAULT_ROT_TOL)),
+        "within_loose": _within(res, loose_tol),
         "success_rate": float(np.mean(res.success)),
         "total_time_s": dt,
         "time_per_sample_ms": 1e3 * dt / n,
-        "numerical_calls": int(solver.calls),
+        "one_pose_us": latency,
+        "numerical_calls": calls,
     }
-    return row, res.pos_err
+    return stats, res
 
 
 def evaluate_ik(
-    model: LearnedIK,
+    arm: Arm,
+    models: Mapping[str, IKSolver],
     n_test: int = 10_000,
     n_numerical: int = 1000,
-    seed: int = 12345,
+    seed: int = TEST_SEED,
     refine_steps: int = 3,
+    n_latency: int = 500,
+    loose_tol: tuple[float, float] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every row of the table.
+    """Run every row of the table (see the module docstring) on one held-out test set.
 
     Args:
-        model: the learned IK (its ``refine_steps`` is ignored; rows set their own).
+        arm: the arm every model belongs to.
+        models: name -> raw learned solver (``refine_steps`` 0); the first one is also
+            the ``HybridIK`` row's guess and the plots' model.
         n_test: held-out targets (learned, polished, hybrid, analytic rows).
-        n_numerical: targets for PyBullet / DLS rows (the first ones of the test set).
-        seed: test-set seed (keep it away from the training seed).
-        refine_steps: DLS polish steps of the "learned + polish" row.
+        n_numerical: targets for the PyBullet / DLS rows (the first ones of the test set).
+        seed: test-set seed (keep it away from the training seeds).
+        refine_steps: DLS iterations at most of the "+ polish" rows.
+        n_latency: single-pose calls timed per row (0: no latency column).
+        loose_tol: ``(position m, orientation rad)`` of the extra "within" column (a Reach
+            env's IK tolerance), or None for none.
         progress: progress bar over the rows.
 
     Returns:
-        ``{"summary": JSON-ready dict with "rows" and "meta", "errors": {method: pos_err},
-        "features": test features, "learned_pos_err": ...}``.
+        ``{"summary": {"meta": ..., "rows": [...]}`` (JSON-ready), ``"answers"``:
+        ``{method: IKResult}``, ``"features"``: the (n_test, feature_dim) targets,
+        ``"headline"``: the first model's name}.
+
+    Raises:
+        ValueError, ArmMismatchError: see :func:`check_models`.
     """
-    arm = model.arm
-    data, _ = make_ik_dataset(arm, n_test, seed=seed, progress=False)
-    feats = data["features"]
-    sub = feats[: min(n_numerical, n_test)]
-    analytic = AnalyticIK(arm)
-    raw = model.with_refine(0)
-    polished = model.with_refine(refine_steps)
-    hyb_learned = model.with_refine(0)
-    hyb_fallback = PyBulletIK(arm)
-    hybrid = HybridIK(hyb_learned, hyb_fallback)
-    hybp_learned = model.with_refine(refine_steps)
-    hybp_fallback = PyBulletIK(arm)
-    hybrid_polish = HybridIK(hybp_learned, hybp_fallback)
-    closed = model.with_refine(0, pitch_closure=True)
-    hybc_learned = model.with_refine(0, pitch_closure=True)
-    hybc_fallback = PyBulletIK(arm)
-    hybrid_closed = HybridIK(hybc_learned, hybc_fallback)
-    pb_tuned = PyBulletIK(arm)
-    pb_default = PyBulletIK.pybullet_defaults(arm)
-    dls = DLSIK(arm)
-    k = model.n_clusters
-    plan = [
-        (f"learned (clustered, {k})", raw, feats),
-        (f"learned + polish (<= {refine_steps} DLS steps)", polished, feats),
-        (f"learned + pitch closure (clustered, {k})", closed, feats),
-        ("HybridIK (learned -> PyBulletIK tuned)", hybrid, feats),
-        ("HybridIK (learned + polish -> PyBulletIK tuned)", hybrid_polish, feats),
-        ("HybridIK (learned + pitch closure -> PyBulletIK tuned)", hybrid_closed, feats),
-        ("PyBulletIK tuned", pb_tuned, sub),
-        ("PyBulletIK defaults", pb_default, sub),
-        ("DLSIK", dls, sub),
-        ("AnalyticIK (exact reference)", analytic, feats),
-    ]  # fmt: skip
-    try:
-        rows, errors = _run_plan(plan, analytic, progress)
-    finally:
-        for s in (hyb_fallback, hybp_fallback, hybc_fallback, pb_tuned, pb_default):
-            s.close()
-    meta = _meta(model, n_test, len(sub), seed, refine_steps)
-    return {
-        "summary": {"meta": meta, "rows": rows},
-        "errors": errors,
-        "features": feats,
-        "learned_pos_err": errors[plan[0][0]],
-    }
-
-
-def _run_plan(
-    plan: list[tuple[str, IKSolver, np.ndarray]], analytic: AnalyticIK, progress: bool
-) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Every row of the plan in order -> (rows, {method: (n,) position errors in m})."""
+    check_models(arm, models)
+    feats = heldout_targets(arm, n_test, seed)
+    analytic = AnalyticIK(arm) if closed_form_for(arm) is not None else None
+    plan, to_close = _plan(arm, models, feats, min(n_numerical, n_test), refine_steps)
     if progress:
         require("train", "tqdm")
         from tqdm.auto import tqdm
 
         plan = tqdm(plan, desc="eval ik", unit="row")
-    rows, errors = [], {}
-    for name, solver, f in plan:
-        row, err = _row(name, solver, f, analytic)
-        rows.append(row)
-        errors[name] = err
-    return rows, errors
+    rows, answers = [], {}
+    try:
+        for row in plan:
+            stats, answers[row.name] = _measure(row, analytic, loose_tol, feats[:n_latency])
+            rows.append(stats)
+    finally:
+        for s in to_close:
+            s.close()
+    n_latency = min(n_latency, n_test)
+    meta = _meta(arm, models, n_test, min(n_numerical, n_test), seed, refine_steps, n_latency)
+    if loose_tol is not None:  # (m, deg)
+        meta["loose_tol"] = [float(loose_tol[0]), float(np.degrees(loose_tol[1]))]
+    return {
+        "summary": {"meta": meta, "rows": rows},
+        "answers": answers,
+        "features": feats,
+        "headline": next(iter(models)),
+    }
 
 
 def _meta(
-    model: LearnedIK, n_test: int, n_numerical: int, seed: int, refine_steps: int
+    arm: Arm,
+    models: Mapping[str, IKSolver],
+    n_test: int,
+    n_numerical: int,
+    seed: int,
+    refine_steps: int,
+    n_latency: int,
 ) -> dict[str, Any]:
     """What the table was measured on (the summary's ``meta``)."""
     return {
-        "arm": model.arm.name,
-        "urdf_hash": model.arm.urdf_hash,
-        "clustering": model.clustering,
+        "arm": arm.name,
+        "feature_kind": arm.feature_kind,
+        "urdf_hash": arm.urdf_hash,
+        "closed_form": closed_form_for(arm) is not None,
+        "models": {
+            name: {"class": type(m).__name__, "training": getattr(m, "info", {})}
+            for name, m in models.items()
+        },
         "n_test": int(n_test),
-        "n_numerical": n_numerical,
+        "n_numerical": int(n_numerical),
+        "n_latency": int(n_latency),
         "test_seed": int(seed),
         "refine_steps": int(refine_steps),
-        "pos_tol_m": model.pos_tol,
-        "rot_tol_deg": float(np.degrees(model.rot_tol)),
-        "training": model.info,
+        "loose_tol": None,
         "note": (
-            "joint MAE to the nearest exact (closed-form) solution; PyBullet/DLS rows on the "
-            "first n_numerical test targets; numerical calls from the solvers' counters "
-            "(a DLS polish of one pose counts as one call)"
+            "errors by the package FK; joint MAE to the nearest exact (closed-form) solution; "
+            "PyBullet/DLS rows on the first n_numerical test targets; numerical calls from "
+            "the solvers' counters (a DLS polish of one pose counts as one call); one pose: "
+            "median of n_latency solve(pose) calls, numerical solvers warm-started from the "
+            "previous answer"
         ),
     }
 
 
-#: the table's column titles (the order of :data:`COLUMNS`, the three errors in one cell)
-TABLE_HEADERS = (
-    "Method", "n", "Joint MAE (rad)", "EE pos err mean / median / p99 (m)", "pitch err (deg)",
-    "success (<1 mm, <1 deg)", "total time (s)", "time/sample (ms)", "numerical calls",
-)  # fmt: skip
+def _mm3(r: dict[str, Any]) -> str:
+    return " / ".join(
+        f"{1e3 * r[k]:.3f}" for k in ("pos_err_mean_m", "pos_err_median_m", "pos_err_p99_m")
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 def format_table(result: dict[str, Any]) -> str:
     """The summary as a Markdown table, then one line saying what it was measured on."""
     meta, rows = result["summary"]["meta"], result["summary"]["rows"]
-    cells = [
-        [
+    loose = meta.get("loose_tol")
+    headers = [
+        "Method", "n", "Joint MAE (rad)", "EE pos err mean / median / p99 (mm)",
+        "orient. err mean / median (deg)", "within 1 mm & 1 deg",
+    ]  # fmt: skip
+    if loose:
+        headers.append(f"within {1e3 * loose[0]:.0f} mm & {loose[1]:.0f} deg")
+    headers += ["total time (s)", "time/sample (ms)", "one pose (us)", "numerical calls"]
+    cells = []
+    for r in rows:
+        line = [
             r["method"],
             str(r["n"]),
-            f"{r['joint_mae_rad']:.4f}",
-            f"{r['pos_err_mean_m']:.5f} / {r['pos_err_median_m']:.5f} / {r['pos_err_p99_m']:.5f}",
-            f"{r['pitch_err_mean_deg']:.3f}",
-            f"{100 * r['success_rate']:.2f}%",
+            "n/a" if r["joint_mae_rad"] is None else f"{r['joint_mae_rad']:.4f}",
+            _mm3(r),
+            f"{r['rot_err_mean_deg']:.3f} / {r['rot_err_median_deg']:.3f}",
+            _pct(r["within_1mm_1deg"]),
+        ]
+        if loose:
+            line.append(_pct(r["within_loose"]))
+        line += [
             f"{r['total_time_s']:.3f}",
             f"{r['time_per_sample_ms']:.4f}",
+            "n/a" if r["one_pose_us"] is None else f"{r['one_pose_us']:.0f}",
             str(r["numerical_calls"]),
         ]
-        for r in rows
-    ]
-    table = markdown_table(TABLE_HEADERS, cells, align=["l"] + ["r"] * (len(TABLE_HEADERS) - 1))
+        cells.append(line)
+    table = markdown_table(headers, cells, align=["l"] + ["r"] * (len(headers) - 1))
+    orient = "pitch psi" if meta["feature_kind"] == "pose4" else "full orientation"
     return table + (
-        f"\n\narm {meta['arm']}, {meta['clustering']} clustering, {meta['n_test']} held-out "
-        f"targets (seed {meta['test_seed']}); PyBullet/DLS rows on the first {meta['n_numerical']}."
+        f"\n\narm {meta['arm']} ({meta['feature_kind']}; orientation error = {orient}), "
+        f"{meta['n_test']} held-out reachable targets (seed {meta['test_seed']}); "
+        f"PyBullet/DLS rows on the first {meta['n_numerical']}; one pose: median of "
+        f"{meta['n_latency']} calls, numerical solvers warm-started from the previous answer."
     )
 
 
 def plot_eval(result: dict[str, Any], folder: str | Path) -> list[Path]:
-    """Workspace error heatmap (learned, no polish) and error histogram PNGs."""
-    plt = pyplot()
+    """Workspace error heatmap (the first model, raw) and error histogram PNGs -> their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arm = result["summary"]["meta"]["arm"]
-    feats, err = result["features"], result["learned_pos_err"]
-    r = np.hypot(feats[:, 0], feats[:, 1])
-    z = feats[:, 2]
-    bins = 40
-    total, xe, ye = np.histogram2d(r, z, bins=bins, weights=err)
+    heat = _heatmap(result, folder / f"{arm}_ik_error_heatmap.png")
+    return [heat, _histogram(result, folder / f"{arm}_ik_error_hist.png")]
+
+
+def _heatmap(result: dict[str, Any], path: Path) -> Path:
+    """Mean raw position error of the first model over (radial distance, z) bins."""
+    plt = pyplot()
+    name, feats = result["headline"], result["features"]
+    err = result["answers"][name].pos_err
+    r, z = np.hypot(feats[:, 0], feats[:, 1]), feats[:, 2]
+    total, xe, ye = np.histogram2d(r, z, bins=40, weights=err)
     count, _, _ = np.histogram2d(r, z, bins=[xe, ye])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
@@ -234,27 +385,31 @@ def plot_eval(result: dict[str, Any], folder: str | Path) -> list[Path]:
     fig.colorbar(im, ax=ax, label="mean EE position error (mm)")
     ax.set_xlabel("radial distance hypot(x, y) (m)")
     ax.set_ylabel("z (m)")
-    ax.set_title(f"LearnedIK {arm}, no polish: error over the workspace")
+    ax.set_title(f"{name}, {result['summary']['meta']['arm']}, raw: error over the workspace")
     fig.tight_layout()
-    heat = folder / f"{arm}_ik_error_heatmap.png"
-    fig.savefig(heat, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
+    return path
 
+
+def _histogram(result: dict[str, Any], path: Path) -> Path:
+    """Position-error histogram of every row but the exact reference."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     edges = np.logspace(-9, 0, 73)
-    for name, e in result["errors"].items():
+    for name, res in result["answers"].items():
         if name.startswith("AnalyticIK"):
             continue
-        ax.hist(np.clip(e, edges[0], edges[-1]), bins=edges, histtype="step", density=False,
+        e = res.pos_err
+        ax.hist(np.clip(e, edges[0], edges[-1]), bins=edges, histtype="step",
                 weights=np.full(len(e), 1.0 / len(e)), label=name)  # fmt: skip
     ax.axvline(1e-3, color="k", ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("EE position error (m)   (dotted: 1 mm)")
     ax.set_ylabel("fraction of targets")
-    ax.set_title(f"IK position error, {arm}")
+    ax.set_title(f"IK position error, {result['summary']['meta']['arm']}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    hist = folder / f"{arm}_ik_error_hist.png"
-    fig.savefig(hist, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return [heat, hist]
+    return path

@@ -9,7 +9,7 @@ A *call* is one invocation of an iterative solver for one pose (restarts
 included in that one call). Closed forms, networks and FK checks are free, so
 ``AnalyticIK`` and the learned solvers' networks never add to ``calls``; a
 learned solver's DLS polish does. A solver that delegates (``HybridIK``,
-``ScreenedIK``) declares its ``children()`` and its ``calls`` include theirs.
+``ScreenedIK``, ``PolishedIK``) declares its ``children()`` and its ``calls`` include theirs.
 Objects that own solvers without being one (``FeasibilityFilter``, an env's
 controller and goal filter) list them in ``solvers()``; :func:`total_calls`,
 :func:`reset_calls` and :func:`reseed` work on any mix of both.
@@ -37,6 +37,7 @@ from .base import (
 )
 from .dls import DLSIK
 from .hybrid import HybridIK
+from .polished import PolishedIK
 from .pybullet import PyBulletIK
 from .screened import SCREEN_CONFIDENCE, ScreenedIK
 
@@ -51,6 +52,7 @@ __all__ = [
     "IKResult",
     "IKSolver",
     "MeteredPart",
+    "PolishedIK",
     "PyBulletIK",
     "ScreenedIK",
     "reseed",
