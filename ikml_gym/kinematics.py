@@ -11,6 +11,7 @@ Conventions used everywhere in ikml_gym:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -376,6 +377,28 @@ def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
     quat = np.asarray(quat, dtype=np.float64)
     products = (quat[:, :, None] * quat[:, None, :]).reshape(len(quat), 16)
     return (products @ _QUAT_PRODUCTS + _IDENTITY_ROW).reshape(len(quat), 3, 3)
+
+
+def turn_quat(quat: np.ndarray, rotvec: np.ndarray) -> np.ndarray:
+    """One orientation ``quat`` (4,) xyzw turned by the base-frame rotation vector
+    ``rotvec`` (3,) (axis times angle, radians): (4,) xyzw, unit, ``w >= 0``.
+
+    The rotation ``rotvec`` applied after ``quat`` (Hamilton product ``turn * quat``), in
+    Python floats: one pose per control step, where numpy's per-call overhead dominates.
+    """
+    vx, vy, vz = (float(v) for v in rotvec)
+    bx, by, bz, bw = (float(v) for v in quat)
+    angle = math.sqrt(vx * vx + vy * vy + vz * vz)
+    k = 0.5 if angle < 1e-8 else math.sin(0.5 * angle) / angle  # sin(angle / 2) / angle
+    ax, ay, az, aw = vx * k, vy * k, vz * k, math.cos(0.5 * angle)
+    out = np.array([
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    ])  # fmt: skip
+    out /= math.sqrt(float(out @ out))
+    return out if out[3] >= 0.0 else -out
 
 
 def canonical_quat(quat: np.ndarray) -> np.ndarray:
