@@ -142,6 +142,12 @@ class IKSolver(ABC):
         success = (pos_err < self.pos_tol) & (rot_err < self.rot_tol)
         return IKResult(q, success, pos_err, rot_err)
 
+    def judged(self, res: IKResult) -> IKResult:
+        """A result another solver measured (its ``pos_err``, ``rot_err`` are those of its
+        ``q``), with ``success`` by this solver's tolerances: no second FK pass."""
+        success = (res.pos_err < self.pos_tol) & (res.rot_err < self.rot_tol)
+        return IKResult(res.q, success, res.pos_err, res.rot_err)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(arm={self.arm.name!r}, calls={self.calls})"
 
