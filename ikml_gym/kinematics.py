@@ -320,8 +320,11 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions, xyzw, canonical ``w >= 0``.
 
     Shepperd's method: each row uses the formula led by the largest of w, x, y, z
-    (all four are evaluated branch-free and the right one selected), pure numpy.
+    (all four are evaluated branch-free and the right one selected), pure numpy; one
+    matrix (an env step's pose) takes the same formulas in Python floats.
     """
+    if len(rot) == 1:
+        return _matrix_to_quat_one(rot.reshape(9).tolist())
     m = rot.reshape(len(rot), 9).T  # (9, N) rows m00, m01, ..., m22
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
     tr = m00 + m11 + m22
@@ -344,6 +347,29 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     q = np.take_along_axis(cands, choice[None, None, :], axis=0)[0].T
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return canonical_quat(q)
+
+
+def _matrix_to_quat_one(m: list[float]) -> np.ndarray:
+    """:func:`matrix_to_quat` of one row-major rotation matrix (9 floats) -> (1, 4)."""
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
+    tr = m00 + m11 + m22
+    lead = max(range(4), key=(tr, m00, m11, m22).__getitem__)  # first of equals, as argmax
+    tiny = 1e-300
+    if lead == 0:
+        s = 2.0 * math.sqrt(max(1.0 + tr, tiny))
+        q = ((m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, 0.25 * s)
+    elif lead == 1:
+        s = 2.0 * math.sqrt(max(1.0 + m00 - m11 - m22, tiny))
+        q = (0.25 * s, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s)
+    elif lead == 2:
+        s = 2.0 * math.sqrt(max(1.0 - m00 + m11 - m22, tiny))
+        q = ((m01 + m10) / s, 0.25 * s, (m12 + m21) / s, (m02 - m20) / s)
+    else:
+        s = 2.0 * math.sqrt(max(1.0 - m00 - m11 + m22, tiny))
+        q = ((m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s)
+    norm = math.sqrt(sum(v * v for v in q))
+    sign = -1.0 if q[3] < 0.0 else 1.0
+    return np.array([[sign * v / norm for v in q]])
 
 
 def _quat_products_to_matrix() -> np.ndarray:

@@ -152,6 +152,14 @@ def test_quaternion_conversions_round_trip(rng):
     np.testing.assert_allclose(kin.quat_to_matrix(kin.matrix_to_quat(flips)), flips, atol=1e-12)
 
 
+def test_one_matrix_to_quat_equals_the_batch_path():
+    mats = Rotation.random(2000, random_state=2).as_matrix()
+    flips = np.array([np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])])
+    mats = np.concatenate([mats, flips, np.eye(3)[None]])
+    one = np.concatenate([kin.matrix_to_quat(m[None]) for m in mats])
+    np.testing.assert_allclose(one, kin.matrix_to_quat(mats), rtol=0, atol=1e-15)
+
+
 def test_turn_quat_equals_scipys_composition(rng):
     quats = kin.canonical_quat(Rotation.random(300, random_state=3).as_quat())
     rotvecs = rng.normal(size=(300, 3)) * rng.uniform(0, 3, (300, 1))
