@@ -30,7 +30,9 @@ Where the other jobs live: training in :mod:`ikml_gym.learned.train_ik`
 (``train_learned_ik``, scikit-learn, the ``[train]`` extra), the model file in
 :mod:`ikml_gym.learned.ik_file` (:meth:`LearnedIK.save`, :meth:`LearnedIK.load`),
 the shipped files in :mod:`ikml_gym.pretrained`. :func:`load_ik` loads the shipped
-``ikml_gym/pretrained/arm4_ik`` or any saved file. The training names are also
+learned IK of an arm (``ikml_gym/pretrained/<arm>_ik``, whichever kind its header
+names) or any saved file; :func:`load_guess_ik` sets the shipped one up as the guess
+of a ``HybridIK``. The training names are also
 importable from this module (``from ikml_gym.learned.ik import train_learned_ik``).
 """
 
