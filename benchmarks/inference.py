@@ -189,21 +189,24 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
         out[f"batched: {name} classifier / plain forward"] = batched[
             f"{name} classifier predict"
         ] / plain(name)
-    heads = next(v for k, v in batched.items() if k.startswith("arm4 plain float32 forward 4 x"))
-    out["batched: arm4 learned IK solve / plain forward"] = (
-        batched["arm4 learned IK solve (FK check of every head)"] / heads
-    )
-    out["batched: arm4 learned IK propose / plain forward"] = (
-        batched["arm4 learned IK propose (heads only)"] / heads
-    )
-    pb4, pb6 = one["arm4 PyBulletIK warm-started"], one["arm6 PyBulletIK warm-started"]
-    out["one pose: PyBulletIK arm4 / arm4 learned IK solve"] = pb4 / one["arm4 learned IK solve"]
-    out["one pose: PyBulletIK arm4 / arm4 classifier predict"] = (
-        pb4 / one["arm4 classifier predict"]
-    )
-    out["one pose: PyBulletIK arm6 / arm6 classifier predict"] = (
-        pb6 / one["arm6 classifier predict"]
-    )
+    for name in ("arm4", "arm6"):
+        heads = next(
+            v for k, v in batched.items()
+            if k.startswith(f"{name} plain float32 forward") and k.endswith("heads)")
+        )  # fmt: skip
+        out[f"batched: {name} learned IK solve / plain forward"] = (
+            batched[f"{name} learned IK solve (FK check of every head)"] / heads
+        )
+        out[f"batched: {name} learned IK propose / plain forward"] = (
+            batched[f"{name} learned IK propose (heads only)"] / heads
+        )
+        pb = one[f"{name} PyBulletIK warm-started"]
+        out[f"one pose: PyBulletIK {name} / {name} learned IK solve"] = (
+            pb / one[f"{name} learned IK solve"]
+        )
+        out[f"one pose: PyBulletIK {name} / {name} classifier predict"] = (
+            pb / one[f"{name} classifier predict"]
+        )
     return out
 
 
