@@ -4,7 +4,7 @@
 
 A plain Python process that imports only ``ikml_gym`` (no torch). Rows:
 
-* **batched**: ``load_classifier(arm).predict`` on 100,000 poses, ``load_ik("arm4").solve``
+* **batched**: ``load_classifier(arm).predict`` on 100,000 poses, ``load_ik(arm).solve``
   (all heads, FK check of every head) and ``.propose`` (the heads alone) on 100,000
   poses, each beside a plain numpy float32 forward pass of the same layer shapes
   with random normal weights on the same number of rows (the machine's own limit
@@ -96,6 +96,39 @@ def physics_steps() -> Callable[[], None]:
     return run
 
 
+def ik_rows(
+    name: str, rng: np.random.Generator, batch: int, n_one: int, between: Callable[[], Any]
+) -> list[dict[str, Any]]:
+    """The learned IK rows of one arm (its shipped ``MultiHypothesisIK``) beside the plain
+    forward pass of the same shapes and a warm-started ``PyBulletIK`` call."""
+    ik = ikml_gym.load_ik(name)
+    arm = ik.arm
+    q = arm.random_q(batch, rng)
+    poses = arm.fk_features(q)
+    dims = [ik.weights[0].shape[0]] + [int(w.shape[1]) for w in ik.weights]
+    plain = plain_forward(list(itertools.pairwise(dims)), heads=1)
+    x = np.random.default_rng(2).standard_normal((batch, dims[0])).astype(np.float32)
+    pb = PyBulletIK(arm)
+    starts = q[:n_one] + 0.05
+    shape = f"{'-'.join(map(str, dims))} ({ik.n_heads} heads)"
+    return [
+        {"group": "batched", "what": f"{name} learned IK solve (FK check of every head)",
+         "unit": "poses/s", "run": lambda: throughput(lambda: ik.solve(poses), len(poses))},
+        {"group": "batched", "what": f"{name} learned IK propose (heads only)", "unit": "poses/s",
+         "run": lambda: throughput(lambda: ik.propose(poses), len(poses))},
+        {"group": "batched", "what": f"{name} plain float32 forward {shape}", "unit": "poses/s",
+         "run": lambda: throughput(lambda: plain(x), len(x))},
+        {"group": "one pose", "what": f"{name} learned IK solve", "unit": "us",
+         "run": lambda: latency_us(lambda i: ik.solve(poses[i]), n_one, None)},
+        {"group": "one pose", "what": f"{name} plain float32 forward {shape}", "unit": "us",
+         "run": lambda: latency_us(lambda i: plain(x[i : i + 1]), n_one, None)},
+        {"group": "one pose", "what": f"{name} learned IK solve, 20 physics steps between",
+         "unit": "us", "run": lambda: latency_us(lambda i: ik.solve(poses[i]), n_one, between)},
+        {"group": "one pose", "what": f"{name} PyBulletIK warm-started", "unit": "us",
+         "run": lambda: latency_us(lambda i: pb.solve(poses[i], q0=starts[i]), n_one, None)},
+    ]  # fmt: skip
+
+
 def build_rows(quick: bool) -> list[dict[str, Any]]:
     """Every measured row as {name, kind, run, ...}; ``run()`` returns one measurement."""
     rng = np.random.default_rng(0)
@@ -124,41 +157,8 @@ def build_rows(quick: bool) -> list[dict[str, Any]]:
              "unit": "us",
              "run": lambda c=clf, p=one: latency_us(lambda i: c.predict(p[i]), len(p), between)},
         ]  # fmt: skip
-    ik = ikml_gym.load_ik("arm4")
-    arm = ik.arm
-    q = arm.random_q(batch, rng)
-    poses = arm.fk_features(q)
-    net = ik.nets[0]
-    dims = [net.weights[0].shape[0]] + [int(w.shape[1]) for w in net.weights]
-    plain = plain_forward(list(itertools.pairwise(dims)), heads=len(ik.nets))
-    x = np.random.default_rng(2).standard_normal((batch, dims[0])).astype(np.float32)
-    pb = PyBulletIK(arm)
-    starts = q[:n_one] + 0.05
-    heads = f"{len(ik.nets)} x {'-'.join(map(str, dims))}"
-    rows += [
-        {"group": "batched", "what": "arm4 learned IK solve (FK check of every head)",
-         "unit": "poses/s", "run": lambda: throughput(lambda: ik.solve(poses), len(poses))},
-        {"group": "batched", "what": "arm4 learned IK propose (heads only)", "unit": "poses/s",
-         "run": lambda: throughput(lambda: ik.propose(poses), len(poses))},
-        {"group": "batched", "what": f"arm4 plain float32 forward {heads}", "unit": "poses/s",
-         "run": lambda: throughput(lambda: plain(x), len(x))},
-        {"group": "one pose", "what": "arm4 learned IK solve", "unit": "us",
-         "run": lambda: latency_us(lambda i: ik.solve(poses[i]), n_one, None)},
-        {"group": "one pose", "what": f"arm4 plain float32 forward {heads}", "unit": "us",
-         "run": lambda: latency_us(lambda i: plain(x[i : i + 1]), n_one, None)},
-        {"group": "one pose", "what": "arm4 learned IK solve, 20 physics steps between",
-         "unit": "us", "run": lambda: latency_us(lambda i: ik.solve(poses[i]), n_one, between)},
-        {"group": "one pose", "what": "arm4 PyBulletIK warm-started", "unit": "us",
-         "run": lambda: latency_us(lambda i: pb.solve(poses[i], q0=starts[i]), n_one, None)},
-    ]  # fmt: skip
-    for name in ("arm6",):
-        arm6 = ikml_gym.load_arm(name)
-        q6 = arm6.random_q(n_one, rng)
-        f6, pb6 = arm6.fk_features(q6), PyBulletIK(arm6)
-        rows.append(
-            {"group": "one pose", "what": f"{name} PyBulletIK warm-started", "unit": "us",
-             "run": lambda f=f6, s=q6 + 0.05, p=pb6: latency_us(lambda i: p.solve(f[i], q0=s[i]), len(f), None)}
-        )  # fmt: skip
+    for name in ("arm4", "arm6"):
+        rows += ik_rows(name, rng, batch, n_one, between)
     return rows
 
 
@@ -189,21 +189,24 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
         out[f"batched: {name} classifier / plain forward"] = batched[
             f"{name} classifier predict"
         ] / plain(name)
-    heads = next(v for k, v in batched.items() if k.startswith("arm4 plain float32 forward 4 x"))
-    out["batched: arm4 learned IK solve / plain forward"] = (
-        batched["arm4 learned IK solve (FK check of every head)"] / heads
-    )
-    out["batched: arm4 learned IK propose / plain forward"] = (
-        batched["arm4 learned IK propose (heads only)"] / heads
-    )
-    pb4, pb6 = one["arm4 PyBulletIK warm-started"], one["arm6 PyBulletIK warm-started"]
-    out["one pose: PyBulletIK arm4 / arm4 learned IK solve"] = pb4 / one["arm4 learned IK solve"]
-    out["one pose: PyBulletIK arm4 / arm4 classifier predict"] = (
-        pb4 / one["arm4 classifier predict"]
-    )
-    out["one pose: PyBulletIK arm6 / arm6 classifier predict"] = (
-        pb6 / one["arm6 classifier predict"]
-    )
+    for name in ("arm4", "arm6"):
+        heads = next(
+            v for k, v in batched.items()
+            if k.startswith(f"{name} plain float32 forward") and k.endswith("heads)")
+        )  # fmt: skip
+        out[f"batched: {name} learned IK solve / plain forward"] = (
+            batched[f"{name} learned IK solve (FK check of every head)"] / heads
+        )
+        out[f"batched: {name} learned IK propose / plain forward"] = (
+            batched[f"{name} learned IK propose (heads only)"] / heads
+        )
+        pb = one[f"{name} PyBulletIK warm-started"]
+        out[f"one pose: PyBulletIK {name} / {name} learned IK solve"] = (
+            pb / one[f"{name} learned IK solve"]
+        )
+        out[f"one pose: PyBulletIK {name} / {name} classifier predict"] = (
+            pb / one[f"{name} classifier predict"]
+        )
     return out
 
 

@@ -1,15 +1,15 @@
 """Does retraining from the CLI with the same seed reproduce the shipped models?
 
 For each shipped model asked for, re-runs the ``ikml-gym train`` command recorded
-in (or documented for) its header into a scratch folder, evaluates the shipped and
+in its header into a scratch folder, evaluates the shipped and
 the retrained model on the same data, and compares the numbers (target: within
 0.1 percentage point) and the weight files (SHA-256)::
 
     python benchmarks/reproduce.py                      # arm4 classifier (~15 min CPU)
-    python benchmarks/reproduce.py --models arm4_classifier arm4_ik arm6_classifier
+    python benchmarks/reproduce.py --models arm4_classifier arm4_ik arm6_classifier arm6_ik
 
 Classifiers: 4-class and binary accuracy on the 80,000 test poses of the seed-0
-dataset (the split the model never trained on). Learned IK: the raw proposal's
+dataset (the split the model never trained on). Learned IK: the raw answer's
 position error (mean, median) and the share within 1 mm / 1 deg on 10,000 held-out
 targets (test seed 12345). Prints a table; writes ``benchmarks/results/reproduce.json``.
 """
@@ -34,18 +34,17 @@ from ikml_gym.tables import markdown_table
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PRETRAINED = Path(ikml_gym.__file__).resolve().parent / "pretrained"
-#: training commands of the shipped models (the classifiers record theirs in the header)
-IK_COMMAND = "ikml-gym train ik --arm arm4 --seed 0"
 TOLERANCE_PP = 0.1
 
 
 def training_command(name: str) -> list[str]:
-    """The ``ikml-gym train`` arguments the shipped model ``name`` was made with, minus --out."""
-    if name.endswith("_ik"):
-        words = shlex.split(IK_COMMAND)
-    else:
-        header = json.loads(model_paths(PRETRAINED / name)[1].read_text())
-        words = shlex.split(header["training"]["command"])
+    """The ``ikml-gym train`` arguments the shipped model ``name`` was made with (recorded
+    in its header), minus --out."""
+    header = json.loads(model_paths(PRETRAINED / name)[1].read_text())
+    command = header.get("training", {}).get("command")
+    if not command:
+        raise SystemExit(f"{name}: its header records no training command to reproduce")
+    words = shlex.split(command)
     if "--out" in words:
         i = words.index("--out")
         del words[i : i + 2]
@@ -73,7 +72,7 @@ def ik_metrics(path: Path, arm_name: str) -> dict[str, float]:
     from ikml_gym.data import make_ik_dataset
     from ikml_gym.learned.ik import load_ik
 
-    model = load_ik(path).with_refine(0)
+    model = load_ik(path)
     data, _ = make_ik_dataset(model.arm, 10_000, seed=12345, progress=False)
     res = model.solve(data["features"])
     return {
@@ -117,7 +116,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--models", nargs="+", default=["arm4_classifier"],
-        choices=["arm4_classifier", "arm6_classifier", "arm4_ik"],
+        choices=["arm4_classifier", "arm6_classifier", "arm4_ik", "arm6_ik"],
     )  # fmt: skip
     ap.add_argument("--json", default=str(RESULTS / "reproduce.json"))
     ap.add_argument(

@@ -46,14 +46,6 @@ from leak_probes import cycle_envs, leak_free, soak_env
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "soak.json"
 
 
-def _arm6_ik_prior() -> gym.Env:
-    # arm6 has no IKPrior id (the shipped learned IK is 4-DOF): the closed form is its prior
-    from ikml_gym.solvers import AnalyticIK
-
-    arm6 = ikml_gym.load_arm("arm6")
-    return gym.make("ikml_gym/Reach6DOF-v0", control_type="ik_prior", ik_prior=AnalyticIK(arm6))
-
-
 #: name -> (description, env factory)
 CASES: dict[str, tuple[str, Callable[[], gym.Env]]] = {
     "arm4-ee": ("Reach4DOFEE-v0 (PyBulletIK)", lambda: gym.make("ikml_gym/Reach4DOFEE-v0")),
@@ -62,7 +54,10 @@ CASES: dict[str, tuple[str, Callable[[], gym.Env]]] = {
         lambda: gym.make("ikml_gym/Reach4DOFIKPrior-v0"),
     ),
     "arm6-ee": ("Reach6DOFEE-v0 (PyBulletIK)", lambda: gym.make("ikml_gym/Reach6DOFEE-v0")),
-    "arm6-ik_prior": ("Reach6DOF-v0 ik_prior=AnalyticIK", _arm6_ik_prior),
+    "arm6-ik_prior": (
+        "Reach6DOFIKPrior-v0 (learned IK)",
+        lambda: gym.make("ikml_gym/Reach6DOFIKPrior-v0"),
+    ),
 }
 
 

@@ -3,8 +3,8 @@
 A scripted agent drives the end-effector of the 4-DOF and the 6-DOF arm to position
 goals, once with the baseline stack (PyBullet IK every step, goals checked by
 PyBullet IK) and once with the plug-in stack (goals and commanded targets screened
-by the classifier; for the 4-DOF arm the learned IK answers, PyBullet IK only
-where its FK check fails). Same seeds, same goals; the numerical calls are read
+by the classifier; the arm's learned IK answers, PyBullet IK only where its FK
+check fails). Same seeds, same goals; the numerical calls are read
 from the solvers' counters.
 
     python examples/reach_ik_calls.py --episodes 200 [--json out.json]

@@ -36,8 +36,9 @@ register_envs()
 def load_ik(
     name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any
 ) -> LearnedIK | MultiHypothesisIK:
-    """The pretrained learned IK of a shipped arm (``"arm4"``), or a model file by path
-    (a clustered ``LearnedIK`` or a ``MultiHypothesisIK``, as its header says).
+    """The pretrained learned IK of a shipped arm (``"arm4"``, ``"arm6"``: a
+    ``MultiHypothesisIK``), or a model file by path (a clustered ``LearnedIK`` or a
+    ``MultiHypothesisIK``, as its header says).
 
     ``arm`` (optional) is checked against the file's arm; ``kwargs`` (``pos_tol``,
     ``rot_tol``, ``refine_steps``, ``pitch_closure``) set up the solver. See

@@ -11,6 +11,7 @@ Conventions used everywhere in ikml_gym:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -319,8 +320,11 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions, xyzw, canonical ``w >= 0``.
 
     Shepperd's method: each row uses the formula led by the largest of w, x, y, z
-    (all four are evaluated branch-free and the right one selected), pure numpy.
+    (all four are evaluated branch-free and the right one selected), pure numpy; one
+    matrix (an env step's pose) takes the same formulas in Python floats.
     """
+    if len(rot) == 1:
+        return _matrix_to_quat_one(rot.reshape(9).tolist())
     m = rot.reshape(len(rot), 9).T  # (9, N) rows m00, m01, ..., m22
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
     tr = m00 + m11 + m22
@@ -343,6 +347,29 @@ def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     q = np.take_along_axis(cands, choice[None, None, :], axis=0)[0].T
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return canonical_quat(q)
+
+
+def _matrix_to_quat_one(m: list[float]) -> np.ndarray:
+    """:func:`matrix_to_quat` of one row-major rotation matrix (9 floats) -> (1, 4)."""
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
+    tr = m00 + m11 + m22
+    lead = max(range(4), key=(tr, m00, m11, m22).__getitem__)  # first of equals, as argmax
+    tiny = 1e-300
+    if lead == 0:
+        s = 2.0 * math.sqrt(max(1.0 + tr, tiny))
+        q = ((m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, 0.25 * s)
+    elif lead == 1:
+        s = 2.0 * math.sqrt(max(1.0 + m00 - m11 - m22, tiny))
+        q = (0.25 * s, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s)
+    elif lead == 2:
+        s = 2.0 * math.sqrt(max(1.0 - m00 + m11 - m22, tiny))
+        q = ((m01 + m10) / s, 0.25 * s, (m12 + m21) / s, (m02 - m20) / s)
+    else:
+        s = 2.0 * math.sqrt(max(1.0 - m00 - m11 + m22, tiny))
+        q = ((m02 + m20) / s, (m12 + m21) / s, 0.25 * s, (m10 - m01) / s)
+    norm = math.sqrt(sum(v * v for v in q))
+    sign = -1.0 if q[3] < 0.0 else 1.0
+    return np.array([[sign * v / norm for v in q]])
 
 
 def _quat_products_to_matrix() -> np.ndarray:
@@ -376,6 +403,28 @@ def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
     quat = np.asarray(quat, dtype=np.float64)
     products = (quat[:, :, None] * quat[:, None, :]).reshape(len(quat), 16)
     return (products @ _QUAT_PRODUCTS + _IDENTITY_ROW).reshape(len(quat), 3, 3)
+
+
+def turn_quat(quat: np.ndarray, rotvec: np.ndarray) -> np.ndarray:
+    """One orientation ``quat`` (4,) xyzw turned by the base-frame rotation vector
+    ``rotvec`` (3,) (axis times angle, radians): (4,) xyzw, unit, ``w >= 0``.
+
+    The rotation ``rotvec`` applied after ``quat`` (Hamilton product ``turn * quat``), in
+    Python floats: one pose per control step, where numpy's per-call overhead dominates.
+    """
+    vx, vy, vz = (float(v) for v in rotvec)
+    bx, by, bz, bw = (float(v) for v in quat)
+    angle = math.sqrt(vx * vx + vy * vy + vz * vz)
+    k = 0.5 if angle < 1e-8 else math.sin(0.5 * angle) / angle  # sin(angle / 2) / angle
+    ax, ay, az, aw = vx * k, vy * k, vz * k, math.cos(0.5 * angle)
+    out = np.array([
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    ])  # fmt: skip
+    out /= math.sqrt(float(out @ out))
+    return out if out[3] >= 0.0 else -out
 
 
 def canonical_quat(quat: np.ndarray) -> np.ndarray:

@@ -47,6 +47,22 @@ def resolve_arm():
     return load
 
 
+#: the clustered sklearn ``LearnedIK`` of arm4 (branch clustering): a benchmark baseline,
+#: and the model the tests of the ``LearnedIK`` class load
+BRANCH_SKLEARN_IK = Path(__file__).resolve().parents[1] / "benchmarks/models/arm4_ik_branch_sklearn"
+
+
+@pytest.fixture(scope="session")
+def sklearn_ik():
+    """The arm4 branch-clustered ``LearnedIK`` of ``benchmarks/models`` (no polish, no
+    pitch closure); share it read-only or derive one with ``with_refine``."""
+    from ikml_gym.learned.ik import LearnedIK
+
+    model = ikml_gym.load_ik(BRANCH_SKLEARN_IK)
+    assert isinstance(model, LearnedIK)
+    return model
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

@@ -7,7 +7,7 @@ import pytest
 import ikml_gym
 from ikml_gym.agents import ScriptedReacher, run_episodes, run_side_by_side
 from ikml_gym.demo import baseline_stack, plugin_stack
-from ikml_gym.solvers import DLSIK, ScreenedIK
+from ikml_gym.solvers import DLSIK, HybridIK, ScreenedIK
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +15,12 @@ def arm4():
     return ikml_gym.load_arm("arm4")
 
 
-def _run(arm, make_stack, episodes=4):
+REACH_EE = {"arm4": "ikml_gym/Reach4DOFEE-v0", "arm6": "ikml_gym/Reach6DOFEE-v0"}
+
+
+def _run(arm, make_stack, episodes=4, goal_type="pose"):
     stack = make_stack(arm)
-    env = gym.make("ikml_gym/Reach4DOFEE-v0", goal_type="pose", **stack.env_kwargs)
+    env = gym.make(REACH_EE[arm.name], goal_type=goal_type, **stack.env_kwargs)
     try:
         solver = stack.env_kwargs["ik_solver"]
         stats = run_episodes(env, episodes, seed=3)
@@ -39,6 +42,17 @@ def test_baseline_counts_every_step_and_goal(arm4):
 def test_plugin_stack_spends_far_fewer_calls_on_the_same_goals(arm4):
     base, _ = _run(arm4, baseline_stack)
     plug, _ = _run(arm4, plugin_stack)
+    assert plug.ik_calls <= 0.2 * base.ik_calls
+    assert plug.success_rate >= base.success_rate - 0.25
+
+
+def test_plugin_stack_on_arm6_spends_far_fewer_calls_on_the_same_goals():
+    """The same plug-in stack as arm4 (learned IK + FK check + classifier), position goals
+    as in the demo."""
+    arm6 = ikml_gym.load_arm("arm6")
+    base, _ = _run(arm6, baseline_stack, goal_type="position")
+    plug, solver = _run(arm6, plugin_stack, goal_type="position")
+    assert isinstance(solver.solver, HybridIK)  # ScreenedIK over HybridIK
     assert plug.ik_calls <= 0.2 * base.ik_calls
     assert plug.success_rate >= base.success_rate - 0.25
 

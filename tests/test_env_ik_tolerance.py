@@ -9,7 +9,10 @@ import pytest
 import ikml_gym
 from ikml_gym.demo import plugin_stack
 from ikml_gym.envs.task import default_distance_threshold, task_ik_tolerance
+from ikml_gym.learned.mh_ik import MultiHypothesisIK
 from ikml_gym.solvers import DLSIK, HybridIK, IKResult, IKSolver
+
+REACH_EE = {"arm4": "ikml_gym/Reach4DOFEE-v0", "arm6": "ikml_gym/Reach6DOFEE-v0"}
 
 
 def _solvers(env):
@@ -18,11 +21,13 @@ def _solvers(env):
 
 
 @pytest.mark.parametrize("name", ["pybullet", "hybrid", "dls", "analytic"])
-def test_every_solver_the_env_makes_uses_the_task_tolerance(name, arm4):
-    env = gym.make("ikml_gym/Reach4DOFEE-v0", ik_solver=name)
+@pytest.mark.parametrize("arm_name", ["arm4", "arm6"])
+def test_every_solver_the_env_makes_uses_the_task_tolerance(name, arm_name):
+    arm = ikml_gym.load_arm(arm_name)
+    env = gym.make(REACH_EE[arm_name], ik_solver=name)
     try:
-        pos, rot = task_ik_tolerance(default_distance_threshold(arm4))
-        assert pos == pytest.approx(0.05 * arm4.reach / 3) and rot == pytest.approx(np.deg2rad(3))
+        pos, rot = task_ik_tolerance(default_distance_threshold(arm))
+        assert pos == pytest.approx(0.05 * arm.reach / 3) and rot == pytest.approx(np.deg2rad(3))
         for s in filter(None, _solvers(env)):
             assert (s.pos_tol, s.rot_tol) == pytest.approx((pos, rot)), s
     finally:
@@ -52,11 +57,13 @@ def test_bad_ik_tolerance_is_refused_before_anything_is_built(bad):
         gym.make("ikml_gym/Reach4DOFEE-v0", ik_tolerance=bad)
 
 
-def test_the_demo_plugin_stack_uses_the_same_rule(arm4):
-    stack = plugin_stack(arm4)
+@pytest.mark.parametrize("arm_name", ["arm4", "arm6"])
+def test_the_demo_plugin_stack_uses_the_same_rule(arm_name):
+    arm = ikml_gym.load_arm(arm_name)
+    stack = plugin_stack(arm)
     try:
         solver = stack.env_kwargs["ik_solver"]
-        expected = task_ik_tolerance(default_distance_threshold(arm4))
+        expected = task_ik_tolerance(default_distance_threshold(arm))
         assert (solver.pos_tol, solver.rot_tol) == pytest.approx(expected)
     finally:
         stack.close()
@@ -111,6 +118,25 @@ def _goal_directed(env, episodes):
             done, steps = terminated or truncated, steps + 1
         wins += bool(info["is_success"])
     return wins / episodes, (base.ik_calls_total - calls0) / steps
+
+
+def test_hybrid_on_arm6_counts_its_calls_and_meets_the_env_tolerance(rng):
+    """``ik_solver="hybrid"`` on arm6: the shipped learned IK answers, FK-checked;
+    every numerical call is the fallback's, and every accepted answer is within the
+    env's tolerance."""
+    env = gym.make("ikml_gym/Reach6DOFEE-v0", ik_solver="hybrid", goal_filter="classifier")
+    try:
+        hybrid = env.unwrapped.robot.controller.solver
+        assert isinstance(hybrid, HybridIK) and isinstance(hybrid.learned, MultiHypothesisIK)
+        _goal_directed(env, 2)
+        assert env.unwrapped.ik_calls_total == hybrid.calls == hybrid.fallback.calls
+        arm = hybrid.arm
+        res = hybrid.solve(arm.fk_features(arm.random_q(40, rng)))
+        pos, rot = task_ik_tolerance(default_distance_threshold(arm))
+        assert res.success.mean() >= 0.9
+        assert np.all(res.pos_err[res.success] <= pos) and np.all(res.rot_err[res.success] <= rot)
+    finally:
+        env.close()
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from ikml_gym.data import ReachabilityOracle
 from ikml_gym.envs.registration import ENTRY_POINT, MAX_EPISODE_STEPS
 from ikml_gym.errors import InvalidInputError, ModelFileError
 from ikml_gym.labels import label_from_kinv
+from ikml_gym.learned.mh_ik import MultiHypothesisIK
 from ikml_gym.solvers import AnalyticIK, HybridIK, PyBulletIK
 
 # ----------------------------------------------------------------------------- helpers
@@ -98,7 +99,9 @@ def test_id_grid_and_specs():
     assert "ikml_gym/Reach4DOF-v0" in ENV_IDS and "ikml_gym/Reach6DOF-v0" in ENV_IDS
     for extra in ("Reach4DOFIKPrior-v0", "Reach4DOFEE-v0", "Reach6DOFEEDense-v0"):
         assert f"ikml_gym/{extra}" in ENV_IDS
-    assert len(set(ENV_IDS)) == len(ENV_IDS) == 10
+    for prior in ("Reach6DOFIKPrior-v0", "Reach6DOFIKPriorDense-v0"):
+        assert f"ikml_gym/{prior}" in ENV_IDS
+    assert len(set(ENV_IDS)) == len(ENV_IDS) == 12
     for env_id in ENV_IDS:
         spec = gym.spec(env_id)
         assert spec.entry_point == ENTRY_POINT and isinstance(spec.entry_point, str)
@@ -550,6 +553,30 @@ def test_ik_prior_zero_action_reaches_the_goal(arm4, goal_type):
         successes += info["is_success"]
     env.close()
     assert successes == 5
+
+
+@pytest.mark.parametrize(
+    "env_id", ["ikml_gym/Reach6DOFIKPrior-v0", "ikml_gym/Reach6DOFIKPriorDense-v0"]
+)
+def test_arm6_ik_prior_ids_zero_action_gets_near_the_goal(env_id):
+    """The shipped learned IK as the prior: a zero action ends near the goal."""
+    env = gym.make(env_id, goal_filter="classifier")
+    try:
+        assert isinstance(env.unwrapped.robot.controller.prior, MultiHypothesisIK)
+        threshold = env.unwrapped.task.distance_threshold
+        distances = []
+        for seed in range(5):
+            obs, _ = env.reset(seed=seed)
+            assert obs["observation"].shape == (6 + 6 + 7 + 6,)
+            for _ in range(MAX_EPISODE_STEPS):
+                obs, reward, term, trunc, info = env.step(np.zeros(6, dtype=np.float32))
+                assert np.isfinite(reward)
+                if term or trunc:
+                    break
+            distances.append(info["distance"])
+    finally:
+        env.close()
+    assert np.median(distances) < threshold, distances
 
 
 def test_ikprior_default_is_the_pretrained_learned_ik():

@@ -152,6 +152,24 @@ def test_quaternion_conversions_round_trip(rng):
     np.testing.assert_allclose(kin.quat_to_matrix(kin.matrix_to_quat(flips)), flips, atol=1e-12)
 
 
+def test_one_matrix_to_quat_equals_the_batch_path():
+    mats = Rotation.random(2000, random_state=2).as_matrix()
+    flips = np.array([np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1])])
+    mats = np.concatenate([mats, flips, np.eye(3)[None]])
+    one = np.concatenate([kin.matrix_to_quat(m[None]) for m in mats])
+    np.testing.assert_allclose(one, kin.matrix_to_quat(mats), rtol=0, atol=1e-15)
+
+
+def test_turn_quat_equals_scipys_composition(rng):
+    quats = kin.canonical_quat(Rotation.random(300, random_state=3).as_quat())
+    rotvecs = rng.normal(size=(300, 3)) * rng.uniform(0, 3, (300, 1))
+    rotvecs[:2] = [[0.0, 0.0, 0.0], [1e-12, 0.0, 0.0]]  # no turn, a vanishing one
+    ref = (Rotation.from_rotvec(rotvecs) * Rotation.from_quat(quats)).as_quat()
+    got = np.array([kin.turn_quat(q, v) for q, v in zip(quats, rotvecs)])
+    np.testing.assert_allclose(got, kin.canonical_quat(ref), atol=1e-12)
+    assert np.all(got[:, 3] >= 0)
+
+
 @pytest.mark.parametrize("spec,ee_link", ALL_ARMS, ids=[a[0] for a in ALL_ARMS])
 def test_kinv_in_unit_interval(spec, ee_link, resolve_arm, rng):
     arm = resolve_arm(spec, ee_link)

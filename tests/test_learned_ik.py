@@ -1,7 +1,8 @@
-"""LearnedIK: solver interface, call accounting, persistence, errors, the shipped model.
+"""LearnedIK (the clustered regressor): solver interface, call accounting, persistence,
+errors, and the branch-clustered sklearn model kept as a baseline in ``benchmarks/models``.
 
-Unit tests train a tiny model (3000 samples, one hidden layer of 32, a few epochs);
-the shipped-model accuracy test runs only when ``ikml_gym/pretrained/arm4_ik`` exists.
+Unit tests train a tiny model (3000 samples, one hidden layer of 32, a few epochs).
+The shipped learned IK of each arm is tested in test_shipped_ik.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from ikml_gym.learned.ik import (
     joint_targets,
     joints_from_outputs,
     load_ik,
-    pretrained_path,
 )
 from ikml_gym.learned.train_ik import default_regressor, train_learned_ik
 from ikml_gym.solvers import DLSIK, HybridIK, IKResult
@@ -199,29 +199,41 @@ def test_hybrid_fallback_accounting(tiny, targets):
     assert res.success.mean() > 0.95
 
 
-def test_unknown_shipped_name_is_clear():
-    with pytest.raises(ModelFileError, match="no pretrained learned IK"):
+def test_unknown_shipped_name_is_clear(monkeypatch):
+    import ikml_gym.learned.ik as ik_module
+
+    monkeypatch.setattr(ik_module, "has_shipped_model", lambda arm, kind: False)
+    with pytest.raises(ModelFileError, match="no pretrained learned IK ships for 'arm6'"):
         load_ik("arm6")
 
 
-def test_shipped_model_accuracy():
-    model = ikml_gym.load_ik("arm4")
-    assert isinstance(model, LearnedIK) and model.arm.name == "arm4"
+def test_branch_sklearn_baseline_accuracy(sklearn_ik):
+    model = sklearn_ik.with_refine(0)
     data, _ = make_ik_dataset(model.arm, 3000, seed=2024, progress=False)
     res = model.solve(data["features"])
     assert model.calls == 0
-    assert np.mean(res.pos_err) < 0.010  # metres; README reports the measured figure
+    assert np.mean(res.pos_err) < 0.010  # metres
     polished = model.with_refine(3).solve(data["features"])
     assert np.mean(polished.success) > 0.98
 
 
-def test_shipped_model_header():
-    ref = pretrained_path("arm4")
-    assert ref.with_suffix(".safetensors").is_file(), "the arm4 weights must ship"
-    meta = json.loads(ref.with_suffix(".json").read_text())
+def test_branch_sklearn_baseline_header():
+    from conftest import BRANCH_SKLEARN_IK
+
+    assert BRANCH_SKLEARN_IK.with_suffix(".safetensors").is_file()
+    meta = json.loads(BRANCH_SKLEARN_IK.with_suffix(".json").read_text())
     assert meta["arm"] == "arm4" and meta["kind"] == "learned_ik"
     assert meta["clustering"] == "branch" and meta["n_clusters"] == 4
     assert meta["training"]["n_samples"] == 500_000 and meta["training"]["seed"] == 0
+
+
+def test_load_guess_ik_gives_a_learned_ik_pitch_closure(sklearn_ik, monkeypatch):
+    import ikml_gym.learned.ik as ik_module
+
+    monkeypatch.setattr(ik_module, "load_ik", lambda *a, **k: sklearn_ik)
+    guess = ik_module.load_guess_ik(sklearn_ik.arm)
+    assert isinstance(guess, LearnedIK) and guess.pitch_closure
+    assert sklearn_ik.pitch_closure is False
 
 
 def test_pitch_closure_makes_pitch_exact(tiny, targets):

@@ -12,22 +12,28 @@ import json
 import shutil
 
 import pytest
+from conftest import BRANCH_SKLEARN_IK
 
 import ikml_gym
 from ikml_gym import ArmMismatchError, DependencyNotInstalled, ModelFileError
 from ikml_gym.learned.classifier import FeasibilityClassifier, load_classifier
 from ikml_gym.learned.ik import LearnedIK, load_ik
+from ikml_gym.learned.mh_ik import MultiHypothesisIK
 from ikml_gym.pretrained import has_shipped_model, shipped_model_stem, shipped_urdf_path
 
+#: kind -> (the file copied, its loader function, its class's load, another arm)
 LOADERS = {
-    "ik": ("arm4", load_ik, LearnedIK.load, "arm6"),
-    "classifier": ("arm6", load_classifier, FeasibilityClassifier.load, "arm4"),
-}
+    "learned_ik": (BRANCH_SKLEARN_IK, load_ik, LearnedIK.load, "arm6"),
+    "mh_ik": (shipped_model_stem("arm4", "ik"), load_ik, MultiHypothesisIK.load, "arm6"),
+    "classifier": (
+        shipped_model_stem("arm6", "classifier"), load_classifier, FeasibilityClassifier.load,
+        "arm4",
+    ),
+}  # fmt: skip
 
 
 def _copy_shipped(kind, tmp_path, **header_changes):
-    arm_name = LOADERS[kind][0]
-    stem = shipped_model_stem(arm_name, kind)
+    stem = LOADERS[kind][0]
     for suffix in (".safetensors", ".json"):
         shutil.copy(stem.with_name(stem.name + suffix), tmp_path / f"m{suffix}")
     header = json.loads((tmp_path / "m.json").read_text())
@@ -70,7 +76,7 @@ def test_pretrained_finds_the_shipped_files():
     for name in ("arm4", "arm6"):
         assert shipped_urdf_path(name).is_file()
         assert has_shipped_model(name, "classifier")
-    assert has_shipped_model("arm4", "ik") and not has_shipped_model("arm6", "ik")
+        assert has_shipped_model(name, "ik")
 
 
 def test_training_names_still_import_from_the_model_modules():

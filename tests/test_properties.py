@@ -36,6 +36,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import BRANCH_SKLEARN_IK
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -56,6 +57,7 @@ from ikml_gym.errors import (
 )
 from ikml_gym.learned.feasibility import FeasibilityFilter
 from ikml_gym.learned.ik import BRANCH_PLAUSIBLE
+from ikml_gym.pretrained import has_shipped_model
 from ikml_gym.solvers import DLSIK, AnalyticIK, HybridIK, PyBulletIK
 
 # --------------------------------------------------------------------------- budget
@@ -155,7 +157,13 @@ def arm_of(name: str) -> ikml_gym.Arm:
 
 
 def learned_ik():
-    return cached("learned", lambda: ikml_gym.load_ik("arm4"))
+    """The clustered ``LearnedIK`` (the arm4 sklearn baseline of benchmarks/models)."""
+    return cached("learned", lambda: ikml_gym.load_ik(BRANCH_SKLEARN_IK))
+
+
+def shipped_ik(name: str):
+    """The shipped learned IK of ``name`` (a ``MultiHypothesisIK``)."""
+    return cached(f"shipped-ik:{name}", lambda: ikml_gym.load_ik(name))
 
 
 def classifier(name: str):
@@ -176,6 +184,11 @@ SOLVERS = {
         learned_ik(), cached("pb4-fallback", lambda: PyBulletIK(arm_of("arm4")))
     ),
     "HybridIK(LearnedIK, DLSIK)[arm4]": lambda: HybridIK(learned_ik(), DLSIK(arm_of("arm4"))),
+    "MultiHypothesisIK[arm4]": lambda: shipped_ik("arm4"),
+    "MultiHypothesisIK[arm6]": lambda: shipped_ik("arm6"),
+    "HybridIK(MultiHypothesisIK, PyBulletIK)[arm6]": lambda: HybridIK(
+        shipped_ik("arm6"), cached("pb6-fallback", lambda: PyBulletIK(arm_of("arm6")))
+    ),
     "HybridIK(AnalyticIK, DLSIK)[arm6]": lambda: HybridIK(
         AnalyticIK(arm_of("arm6")), DLSIK(arm_of("arm6"))
     ),
@@ -869,7 +882,7 @@ def test_solver_solve(name, data):
             assert np.all(success[reach]), (
                 f"AnalyticIK missed reachable poses {f[reach & ~success]}"
             )
-    if name.startswith("LearnedIK[") and q0 is not None and n:
+    if name.startswith(("LearnedIK[", "MultiHypothesisIK[")) and q0 is not None and n:
         _check_branch_choice(s, f, pos_err, rot_err)
 
 
@@ -888,7 +901,7 @@ def _reachable_rows(arm: ikml_gym.Arm, f: np.ndarray) -> np.ndarray:
 
 
 def _check_branch_choice(s, f, pos_err, rot_err) -> None:
-    """LearnedIK with q0 (docstring of ``_best``): if the best proposal without q0 is
+    """A learned IK with q0 (``best_hypotheses``): if the best proposal without q0 is
     plausible, some proposal is, so the one chosen with q0 must be plausible too."""
     free = s.solve(f)
     k = BRANCH_PLAUSIBLE
@@ -1082,7 +1095,7 @@ def _env_expected_error(env_kwargs_all: dict, invalid: list[str]) -> type | None
         env_kwargs_all.get("control_type") == "ee"
         and env_kwargs_all.get("ik_solver") in ("learned", "hybrid")
     )
-    if arm == "arm6" and needs_learned:
+    if needs_learned and not has_shipped_model(arm, "ik"):
         return ModelFileError
     return None
 
@@ -1136,7 +1149,7 @@ def _run_env_case(make, arm: ikml_gym.Arm, kwargs: dict, invalid: list[str], ful
             expect_error(exc, _ENV_ERRORS, *names)
         else:
             assert model_error is not None, f"rejected valid kwargs {kwargs}: {exc!r}"
-            expect_error(exc, (model_error,), "arm6")
+            expect_error(exc, (model_error,), str(full.get("arm")))
         return
     try:
         assert not invalid, f"accepted invalid kwargs {invalid}: {kwargs}"
@@ -1335,6 +1348,7 @@ def test_far_targets_are_rejected_not_answered_with_nan(arm4, arm6):
     for s, f in (
         (PyBulletIK(arm4, restarts=0), [1e300, 1e300, 1e300, 0.3]),
         (ikml_gym.load_ik("arm4"), [1e39, 0.0, 0.0, 0.0]),
+        (ikml_gym.load_ik("arm6"), [1e39, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]),
         (DLSIK(arm6, restarts=0), [1e300, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]),
     ):
         with pytest.raises(
@@ -1479,10 +1493,11 @@ def test_step_rejects_complex_and_string_actions():
         env.close()
 
 
-def test_learned_ik_far_q0_keeps_a_plausible_branch(arm4):
+@pytest.mark.parametrize("model", ["LearnedIK[arm4]", "MultiHypothesisIK[arm4]"])
+def test_learned_ik_far_q0_keeps_a_plausible_branch(arm4, model):
     """A q0 far outside the limits overflowed the branch distance to inf, tying with the
     implausible proposals: argmin then picked proposal 0 even when it was garbage."""
-    ik = ikml_gym.load_ik("arm4")
+    ik = solver(model)
     rng = np.random.default_rng(1)
     f = arm4.fk_features(arm4.random_q(200, rng))
     free = ik.solve(f)
@@ -1490,7 +1505,7 @@ def test_learned_ik_far_q0_keeps_a_plausible_branch(arm4):
     tol = BRANCH_PLAUSIBLE
     plausible = (free.pos_err < tol * ik.pos_tol) & (free.rot_err < tol * ik.rot_tol)
     kept = (far.pos_err < tol * ik.pos_tol) & (far.rot_err < tol * ik.rot_tol)
-    assert plausible.sum() > 100 and np.all(kept[plausible])
+    assert plausible.sum() > 50 and np.all(kept[plausible])  # > 50: not vacuous
 
 
 def test_feasibility_filter_confidence_is_validated():

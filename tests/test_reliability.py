@@ -32,10 +32,9 @@ from leak_probes import (
     soak_env,
 )
 
-import ikml_gym
 from ikml_gym import ENV_IDS
 from ikml_gym.errors import InvalidInputError
-from ikml_gym.solvers import AnalyticIK, PyBulletIK
+from ikml_gym.solvers import PyBulletIK
 
 # ------------------------------------------------------------------------------ probes
 
@@ -61,18 +60,10 @@ def test_probes_see_clients_fds_and_memory():
 # ------------------------------------------------------------------------- short soak
 
 
-def _arm6_ik_prior() -> gym.Env:
-    return gym.make(
-        "ikml_gym/Reach6DOF-v0",
-        control_type="ik_prior",
-        ik_prior=AnalyticIK(ikml_gym.load_arm("arm6")),
-    )
-
-
 SOAKS = {
     "arm4-ee": lambda: gym.make("ikml_gym/Reach4DOFEE-v0"),
     "arm4-ik_prior": lambda: gym.make("ikml_gym/Reach4DOFIKPrior-v0"),
-    "arm6-ik_prior": _arm6_ik_prior,
+    "arm6-ik_prior": lambda: gym.make("ikml_gym/Reach6DOFIKPrior-v0"),
 }
 
 

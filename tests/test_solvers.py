@@ -134,6 +134,41 @@ def test_hybrid_counts_only_fallback_calls(arm6):
     assert exact.calls == 0
 
 
+@pytest.mark.parametrize("confidence", [1.0, 0.0])  # screen nothing / everything
+def test_composite_answers_carry_the_errors_of_their_joints(arm6, confidence):
+    """HybridIK and ScreenedIK report their children's measured errors (no second FK
+    pass): they must be the errors of the joints they return."""
+    from ikml_gym.solvers import ScreenedIK
+
+    q, f = _targets(arm6, 40)
+    hybrid = HybridIK(_HalfRight(arm6, q), DLSIK(arm6), tol=(0.002, 0.02))
+    screened = ScreenedIK(hybrid, ikml_gym.load_classifier("arm6"), confidence=confidence)
+    for solver in (hybrid, screened):
+        res = solver.solve(f, q0=q + 0.05)
+        pos, rot = arm6.pose_error(res.q, f)
+        np.testing.assert_allclose(res.pos_err, pos, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(res.rot_err, rot, rtol=0, atol=1e-12)
+        expected = (pos < 0.002) & (rot < 0.02)
+        if solver is screened and confidence == 0.0:
+            expected[:] = False  # every target refused
+        np.testing.assert_array_equal(res.success, expected)
+
+
+def test_a_composite_checks_its_input_once(arm6, monkeypatch):
+    from ikml_gym.solvers import ScreenedIK
+
+    q, f = _targets(arm6, 4)
+    screened = ScreenedIK(
+        HybridIK(_HalfRight(arm6, q), DLSIK(arm6)), ikml_gym.load_classifier("arm6"), 1.0
+    )
+    checks = []
+    check = arm6.check_features
+    monkeypatch.setattr(arm6, "check_features", lambda x: checks.append(1) or check(x))
+    res = screened.solve(f, q0=q)
+    assert res.success.all() and screened.calls == 2
+    assert len(checks) == 1  # screened.solve; the children take the checked rows
+
+
 def test_hybrid_refuses_mixed_arms(arm4, arm6):
     with pytest.raises(ValueError, match="different arms"):
         HybridIK(AnalyticIK(arm4), DLSIK(arm6))

@@ -20,27 +20,14 @@ REACH_ENV = {"arm4": "ikml_gym/Reach4DOFEE-v0", "arm6": "ikml_gym/Reach6DOFEE-v0
 
 # --------------------------------------------------------------------------- reaching
 def reach_ik_calls(arm_name: str, episodes: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Scripted ee reaching with position goals: baseline stack vs plug-in stack(s), same seeds.
+    """Scripted ee reaching with position goals: baseline stack vs plug-in stack, same seeds.
 
-    arm4 compares the baseline with the full plug-in stack. arm6 has no learned IK,
-    so it shows two plug-in stacks: classifier goal filter only (``plugin``), and
-    with commanded-target screening too (``plugin_screened``: fewer calls, lower
-    success; see :func:`~ikml_gym.demo.stacks.plugin_stack`).
-
-    Returns ``{"baseline": EpisodeStats dict, "plugin": ..., ["plugin_screened": ...],
-    "reduction": fraction of numerical calls the ``plugin`` stack saved, "note": ...}``.
+    Returns ``{"baseline": EpisodeStats dict, "plugin": ..., "reduction": fraction of
+    numerical calls the plug-in stack saved, "note": ...}``.
     """
-    from functools import partial
-
     arm = load_arm(arm_name)
     out: dict[str, Any] = {"arm": arm_name, "episodes": episodes, "env_id": REACH_ENV[arm_name]}
     stacks = [("baseline", baseline_stack), ("plugin", plugin_stack)]
-    if arm_name != "arm4":
-        stacks = [
-            ("baseline", baseline_stack),
-            ("plugin", partial(plugin_stack, screen_targets=False)),
-            ("plugin_screened", plugin_stack),
-        ]
     made = {key: make_stack(arm) for key, make_stack in stacks}
     envs = {}
     try:
@@ -68,9 +55,7 @@ def reach_table(results: list[dict[str, Any]]) -> str:
     """The markdown table of :func:`reach_ik_calls` results: one row per arm and stack."""
     rows = []
     for r in results:
-        for key in ("baseline", "plugin", "plugin_screened"):
-            if key not in r:
-                continue
+        for key in ("baseline", "plugin"):
             s = r[key]
             rows.append([
                 r["arm"], s["method"], f"{100 * s['success_rate']:.1f}%",

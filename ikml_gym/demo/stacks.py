@@ -8,10 +8,9 @@ counters; networks, the classifier and FK checks are free.
 * **baseline**: ``PyBulletIK`` every step; goals filtered by asking ``PyBulletIK``.
 * **plug-in**: goals filtered by the classifier; each commanded target screened by
   the classifier (:class:`ScreenedIK`: a target it is sure is unreachable is
-  refused without a call, as the baseline's failed IK would have been); then, for
-  arm4, ``HybridIK`` (learned IK, FK check, ``PyBulletIK`` only where the check
-  fails). arm6 has no learned IK, so its per-step IK stays numerical and its
-  savings come from the classifier alone.
+  refused without a call, as the baseline's failed IK would have been); then
+  ``HybridIK`` (the arm's learned IK, FK check, ``PyBulletIK`` only where the check
+  fails). The same stack for every arm.
 
 Both stacks accept an IK answer on the registered envs' own tolerance
 (:func:`~ikml_gym.envs.task.task_ik_tolerance`: a third of the task's success
@@ -71,33 +70,26 @@ def plugin_stack(
     screen_confidence: float = SCREEN_CONFIDENCE,
     screen_targets: bool = True,
 ) -> ReachStack:
-    """Classifier goal filter + screened commanded targets + HybridIK (learned IK) where one exists.
+    """Classifier goal filter + screened commanded targets + HybridIK (learned IK guess,
+    FK check, ``PyBulletIK`` fallback): the same stack for every arm with a learned IK.
 
     ``screen_targets=False`` keeps the classifier to goal sampling. Screening refuses
-    targets the classifier is sure are unreachable; PyBullet's least-squares answer
-    to such a target still moves the arm part of the way, so where the per-step IK
-    stays numerical (arm6) screening saves calls at some cost in success (the demo
-    reports both).
+    targets the classifier is sure are unreachable (without a call, as the baseline's
+    failed IK would have been).
 
-    ``classifier`` defaults to ``load_classifier(arm.name)``; ``learned`` to
-    ``load_ik(arm.name)`` for pose4 arms and ``None`` (numerical IK every step) otherwise.
+    ``classifier`` defaults to ``load_classifier(arm.name)``; ``learned`` to the shipped
+    learned IK (:func:`~ikml_gym.learned.ik.load_guess_ik`).
     """
-    from ..arms import POSE4
     from ..learned.classifier import load_classifier
-    from ..learned.ik import load_ik
+    from ..learned.ik import load_guess_ik
 
     pos_tol, rot_tol = _tolerances(arm, distance_threshold)
     clf = load_classifier(arm.name, arm=arm) if classifier is None else classifier
+    if learned is None:
+        learned = load_guess_ik(arm, pos_tol=pos_tol, rot_tol=rot_tol)
     fallback = PyBulletIK(arm, pos_tol=pos_tol, rot_tol=rot_tol, seed=1)
-    if learned is None and arm.feature_kind == POSE4:
-        # pitch closure: the last joint from psi exactly (algebra, not a numerical step)
-        learned = load_ik(arm.name, arm=arm, pos_tol=pos_tol, rot_tol=rot_tol, pitch_closure=True)
-    if learned is not None:
-        inner: IKSolver = HybridIK(learned, fallback, tol=(pos_tol, rot_tol))
-        note = "learned IK + FK check, PyBulletIK fallback"
-    else:
-        inner = fallback
-        note = "no learned IK for this arm: per-step IK stays numerical"
+    inner: IKSolver = HybridIK(learned, fallback, tol=(pos_tol, rot_tol))
+    note = "learned IK + FK check, PyBulletIK fallback"
     if screen_targets:
         solver: IKSolver = ScreenedIK(inner, clf, confidence=screen_confidence, guess=learned)
         what = "classifier goal filter + target screening"

@@ -43,13 +43,14 @@ def make_solver(
 
     Names: ``"pybullet"`` (:class:`~ikml_gym.solvers.PyBulletIK`, the baseline),
     ``"dls"``, ``"analytic"``, ``"learned"`` (the shipped learned IK of the arm),
-    ``"hybrid"`` (``HybridIK``: that learned IK with pitch closure, FK-checked, and
-    ``PyBulletIK`` where the check fails). Solvers made here accept
+    ``"hybrid"`` (``HybridIK``: that learned IK as a guess
+    (:func:`~ikml_gym.learned.ik.load_guess_ik`), FK-checked, and ``PyBulletIK`` where
+    the check fails). Solvers made here accept
     answers within ``tol`` ``(position m, orientation rad)`` (default: the solvers'
     own 1 mm / 1 degree) and are appended to ``owned`` (the env closes them);
     instances are used as given, with their own tolerances, and never closed by the env.
     """
-    from ..learned.ik import load_ik
+    from ..learned.ik import load_guess_ik, load_ik
     from ..solvers import DLSIK, AnalyticIK, HybridIK, PyBulletIK
 
     if not isinstance(spec, str):
@@ -69,10 +70,7 @@ def make_solver(
     if spec == "learned":
         return load_ik(arm.name, arm=arm, **tols)
     if spec == "hybrid":
-        # pitch closure: the last joint from the target pitch, exact algebra for the
-        # yaw-pitch-...-pitch arms the learned IK handles; far fewer steps need the
-        # fallback with it than without (see benchmarks/results/design_choices.md)
-        learned = load_ik(arm.name, arm=arm, pitch_closure=True, **tols)
+        learned = load_guess_ik(arm, **tols)
         fallback = PyBulletIK(arm, **tols)
         owned.append(fallback)
         return HybridIK(learned, fallback, tol=tol)

@@ -26,10 +26,10 @@ class ArmReachEnv(ArmTaskEnv):
 
         ikml_gym/Reach{arm}{control}{reward}-v0
           arm:     4DOF (arm4) | 6DOF (arm6)
-          control: ""  joints | "EE" ee | "IKPrior" ik_prior (4DOF only: the learned IK is 4-DOF)
+          control: ""  joints | "EE" ee | "IKPrior" ik_prior (the arm's shipped learned IK as the prior)
           reward:  ""  sparse | "Dense" dense
 
-    e.g. ``ikml_gym/Reach4DOF-v0``, ``ikml_gym/Reach4DOFIKPrior-v0``,
+    e.g. ``ikml_gym/Reach4DOF-v0``, ``ikml_gym/Reach6DOFIKPrior-v0``,
     ``ikml_gym/Reach6DOFEEDense-v0`` (the full list: ``ikml_gym.ENV_IDS``). Every
     option below is also a keyword of ``gymnasium.make``.
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..pretrained import has_shipped_model
+
 #: string entry point of every id (nothing heavy is imported until ``make``)
 ENTRY_POINT = "ikml_gym.envs.reach:ArmReachEnv"
 MAX_EPISODE_STEPS = 50
@@ -22,8 +24,8 @@ def _grid() -> dict[str, dict[str, Any]]:
     grid: dict[str, dict[str, Any]] = {}
     for arm_tag, arm in _ARMS.items():
         for control_tag, control in _CONTROLS.items():
-            if control == "ik_prior" and arm != "arm4":
-                continue  # the shipped learned IK is 4-DOF; other arms pass ik_prior=<solver>
+            if control == "ik_prior" and not has_shipped_model(arm, "ik"):
+                continue  # the prior is the shipped learned IK; other arms pass ik_prior=<solver>
             for reward_tag, reward in _REWARDS.items():
                 env_id = f"ikml_gym/Reach{arm_tag}{control_tag}{reward_tag}-v0"
                 grid[env_id] = {"arm": arm, "control_type": control, "reward_type": reward}

@@ -187,11 +187,8 @@ class EEControl(Controller):
         out[:3] += action[:3] * self.ee_step
         if self.arm.feature_kind == POSE4:
             out[3] = kin.wrap_angle(np.array(out[3] + action[3] * self.rot_step))
-        else:
-            from scipy.spatial.transform import Rotation
-
-            rot = Rotation.from_rotvec(action[3:6] * self.rot_step) * Rotation.from_quat(out[3:])
-            out[3:] = kin.canonical_quat(rot.as_quat()[None])[0]
+        else:  # a base-frame rotation vector applied after the current orientation
+            out[3:] = kin.turn_quat(out[3:], action[3:6] * self.rot_step)
         return out
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:

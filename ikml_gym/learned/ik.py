@@ -30,7 +30,9 @@ Where the other jobs live: training in :mod:`ikml_gym.learned.train_ik`
 (``train_learned_ik``, scikit-learn, the ``[train]`` extra), the model file in
 :mod:`ikml_gym.learned.ik_file` (:meth:`LearnedIK.save`, :meth:`LearnedIK.load`),
 the shipped files in :mod:`ikml_gym.pretrained`. :func:`load_ik` loads the shipped
-``ikml_gym/pretrained/arm4_ik`` or any saved file. The training names are also
+learned IK of an arm (``ikml_gym/pretrained/<arm>_ik``, whichever kind its header
+names) or any saved file; :func:`load_guess_ik` sets the shipped one up as the guess
+of a ``HybridIK``. The training names are also
 importable from this module (``from ikml_gym.learned.ik import train_learned_ik``).
 """
 
@@ -67,6 +69,7 @@ __all__ = [
     "ik_inputs",
     "joint_targets",
     "joints_from_outputs",
+    "load_guess_ik",
     "load_ik",
     "pretrained_path",
 ]
@@ -268,7 +271,7 @@ def pretrained_path(arm_name: str) -> Path:
 def load_ik(
     name_or_path: str | Path = "arm4", arm: Arm | None = None, **kwargs: Any
 ) -> LearnedIK | MultiHypothesisIK:
-    """The pretrained learned IK of a shipped arm (``"arm4"``) or a saved model by path.
+    """The pretrained learned IK of a shipped arm (``"arm4"``, ``"arm6"``) or a saved model by path.
 
     The file's header says which model it holds: a clustered :class:`LearnedIK`
     (``ikml-gym train ik``) or a :class:`~ikml_gym.learned.mh_ik.MultiHypothesisIK`
@@ -290,8 +293,8 @@ def load_ik(
         stem = pretrained_path(name_or_path)
         if not has_shipped_model(name_or_path, "ik"):
             raise ModelFileError(
-                f"no pretrained learned IK ships for {name_or_path!r} (only pose4 arms have "
-                "one); train one with `ikml-gym train ik`"
+                f"no pretrained learned IK ships for {name_or_path!r}; train one with "
+                f"`ikml-gym train ik --arm {name_or_path}` and load it by path"
             )
         if arm is None:
             arm = load_arm(name_or_path)
@@ -303,3 +306,27 @@ def load_ik(
             raise ValueError(f"{extra} apply to the clustered LearnedIK only, not to {stem}")
         return MultiHypothesisIK.load(stem, arm, **kwargs)
     return LearnedIK.load(stem, arm, **kwargs)
+
+
+def load_guess_ik(
+    arm: Arm, pos_tol: float | None = None, rot_tol: float | None = None
+) -> LearnedIK | MultiHypothesisIK:
+    """The shipped learned IK of ``arm``, set up as the guess of a ``HybridIK``.
+
+    Whatever kind the shipped file holds is used as it is, except that a clustered
+    :class:`LearnedIK` gets pitch closure (the last joint from the target pitch, exact
+    algebra for the yaw-pitch-...-pitch arms it handles): far fewer targets then need
+    the numerical fallback.
+
+    Args:
+        arm: a shipped arm (its name picks the file; the model is checked against it).
+        pos_tol, rot_tol: the guess's acceptance tolerances (m, rad); default the solvers'.
+
+    Raises:
+        ModelFileError: no learned IK ships for ``arm``.
+    """
+    tols = {k: v for k, v in (("pos_tol", pos_tol), ("rot_tol", rot_tol)) if v is not None}
+    model = load_ik(arm.name, arm=arm, **tols)
+    if isinstance(model, LearnedIK):
+        return model.with_refine(model.refine_steps, pitch_closure=True)
+    return model

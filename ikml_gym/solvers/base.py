@@ -124,13 +124,23 @@ class IKSolver(ABC):
                 q_init = np.repeat(q_init, len(f), axis=0)
             if len(q_init) != len(f):
                 raise InvalidInputError(f"q0 has {len(q_init)} rows but features has {len(f)}")
-        if len(f) == 0:
+        result = self.solve_checked(f, q_init)
+        return result.first() if single else result
+
+    def solve_checked(self, features: np.ndarray, q0: np.ndarray | None = None) -> IKResult:
+        """:meth:`solve` of targets validated already: (N, feature_dim) float64 rows from
+        ``arm.check_features`` and ``q0`` None or (N, dof) radians; always batched.
+
+        What a solver built on other solvers (``HybridIK``, ``ScreenedIK``) hands its
+        children, so that one call checks its input once. Counted like :meth:`solve`.
+        """
+        if len(features) == 0:
             z = np.zeros(0)
             return IKResult(np.zeros((0, self.arm.dof)), z.astype(bool), z, z)
-        result = self._solve(f, q_init)
+        result = self._solve(features, q0)
         if self.numerical:
-            self._count(len(f))
-        return result.first() if single else result
+            self._count(len(features))
+        return result
 
     @abstractmethod
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
@@ -141,6 +151,12 @@ class IKSolver(ABC):
         pos_err, rot_err = self.arm.pose_error(q, features)
         success = (pos_err < self.pos_tol) & (rot_err < self.rot_tol)
         return IKResult(q, success, pos_err, rot_err)
+
+    def judged(self, res: IKResult) -> IKResult:
+        """A result another solver measured (its ``pos_err``, ``rot_err`` are those of its
+        ``q``), with ``success`` by this solver's tolerances: no second FK pass."""
+        success = (res.pos_err < self.pos_tol) & (res.rot_err < self.rot_tol)
+        return IKResult(res.q, success, res.pos_err, res.rot_err)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(arm={self.arm.name!r}, calls={self.calls})"

@@ -39,16 +39,19 @@ class HybridIK(IKSolver):
         return (self.learned, self.fallback)
 
     def _solve(self, features: np.ndarray, q0: np.ndarray | None) -> IKResult:
-        guess = self.learned.solve(features, q0)
-        ok = (guess.pos_err < self.pos_tol) & (guess.rot_err < self.rot_tol)
-        q = guess.q.copy()
-        if not np.all(ok):
-            bad = np.flatnonzero(~ok)
-            # seed: the caller's joints where given (tracking: the next target is a small
-            # step away on the arm's own branch), else the learned guess
-            fixed = self.fallback.solve(features[bad], (guess.q if q0 is None else q0)[bad])
-            better = (fixed.pos_err / self.pos_tol + fixed.rot_err / self.rot_tol) < (
-                guess.pos_err[bad] / self.pos_tol + guess.rot_err[bad] / self.rot_tol
-            )
-            q[bad[better]] = fixed.q[better]
-        return self.evaluate(q, features)
+        guess = self.judged(self.learned.solve_checked(features, q0))  # the FK check
+        if np.all(guess.success):
+            return guess
+        bad = np.flatnonzero(~guess.success)
+        # seed: the caller's joints where given (tracking: the next target is a small
+        # step away on the arm's own branch), else the learned guess
+        fixed = self.fallback.solve_checked(features[bad], (guess.q if q0 is None else q0)[bad])
+        better = (fixed.pos_err / self.pos_tol + fixed.rot_err / self.rot_tol) < (
+            guess.pos_err[bad] / self.pos_tol + guess.rot_err[bad] / self.rot_tol
+        )
+        rows = bad[better]
+        q, pos_err, rot_err = guess.q.copy(), guess.pos_err.copy(), guess.rot_err.copy()
+        q[rows], pos_err[rows], rot_err[rows] = (
+            fixed.q[better], fixed.pos_err[better], fixed.rot_err[better]
+        )  # fmt: skip
+        return self.judged(IKResult(q, guess.success, pos_err, rot_err))

@@ -62,15 +62,16 @@ class ScreenedIK(IKSolver):
         p_unreachable = self.classifier.predict_proba(features)[:, 0]
         refuse = p_unreachable > self.confidence
         self.screened += int(refuse.sum())
+        if not np.any(refuse):  # the solver's own measured answers, no second FK pass
+            return self.judged(self.solver.solve_checked(features, q0))
         q = np.tile(self.arm.joint_limits.mean(axis=1), (len(features), 1)) if q0 is None else q0
         q = q.copy()
-        if self.guess is not None and np.any(refuse):
+        if self.guess is not None:
             ref = np.flatnonzero(refuse)
-            q[ref] = self.guess.solve(features[ref], None if q0 is None else q0[ref]).q
+            q[ref] = self.guess.solve_checked(features[ref], None if q0 is None else q0[ref]).q
         if not np.all(refuse):
             keep = np.flatnonzero(~refuse)
-            res = self.solver.solve(features[keep], None if q0 is None else q0[keep])
-            q[keep] = res.q
+            q[keep] = self.solver.solve_checked(features[keep], None if q0 is None else q0[keep]).q
         out = self.evaluate(q, features)
         out.success &= ~refuse
         return out
