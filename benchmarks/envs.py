@@ -42,14 +42,16 @@ RANDOM_ROWS: list[tuple[str, dict[str, Any]]] = [
     ("ikml_gym/Reach4DOF-v0", {}),
     ("ikml_gym/Reach6DOF-v0", {}),
     ("ikml_gym/Reach4DOFIKPrior-v0", {}),
+    ("ikml_gym/Reach6DOFIKPrior-v0", {}),
     ("ikml_gym/Reach4DOFEE-v0", {"ik_solver": "pybullet"}),
     ("ikml_gym/Reach4DOFEE-v0", {"ik_solver": "hybrid"}),
     ("ikml_gym/Reach6DOFEE-v0", {"ik_solver": "pybullet"}),
+    ("ikml_gym/Reach6DOFEE-v0", {"ik_solver": "hybrid"}),
 ]
 POLICY_ROWS: list[tuple[str, dict[str, Any]]] = [
     ("PandaReach-v3", {}),
     *(("ikml_gym/Reach4DOFEE-v0", {"ik_solver": s}) for s in ("pybullet", "hybrid", "learned", "dls", "analytic")),
-    *(("ikml_gym/Reach6DOFEE-v0", {"ik_solver": s}) for s in ("pybullet", "dls", "analytic")),
+    *(("ikml_gym/Reach6DOFEE-v0", {"ik_solver": s}) for s in ("pybullet", "hybrid", "learned", "dls", "analytic")),
 ]  # fmt: skip
 PANDA_EE_STEP = 0.05  # metres per action unit of PandaReach-v3
 

@@ -39,15 +39,17 @@ TOLERANCE_PP = 0.1
 
 def training_command(name: str) -> list[str]:
     """The ``ikml-gym train`` arguments the shipped model ``name`` was made with (recorded
-    in its header), minus --out."""
+    in its header), minus the paths of that run: --out, --checkpoint (a retraining must
+    start from scratch, not resume the original run's checkpoint) and --plots."""
     header = json.loads(model_paths(PRETRAINED / name)[1].read_text())
     command = header.get("training", {}).get("command")
     if not command:
         raise SystemExit(f"{name}: its header records no training command to reproduce")
     words = shlex.split(command)
-    if "--out" in words:
-        i = words.index("--out")
-        del words[i : i + 2]
+    for flag in ("--out", "--checkpoint", "--plots"):
+        if flag in words:
+            i = words.index(flag)
+            del words[i : i + 2]
     return words[1:]  # without the program name
 
 

@@ -22,9 +22,10 @@ angle difference; ``None`` without a closed form), position error mean / median 
 the geodesic angle for pose7 arms), the share within 1 mm and 1 degree, optionally the
 share within a looser ``loose_tol`` (a Reach env's IK tolerance), batch time, numerical
 calls (read from the solvers' counters, never computed by formula) and the one-pose
-latency: the median of ``n_latency`` single-pose ``solve(pose)`` calls; numerical
-solvers are warm-started with ``q0`` = the previous answer's joints, as an env step
-calls them. Errors are measured by the package's FK (:meth:`ikml_gym.Arm.pose_error`).
+latency: the median of ``n_latency`` single-pose ``solve(pose, q0)`` calls, ``q0`` a
+small step (:data:`LATENCY_Q0_NOISE`) from the target's own solution, as an env step
+calls a solver (warm-started numerical solvers, tracking learned ones). Errors are
+measured by the package's FK (:meth:`ikml_gym.Arm.pose_error`).
 """
 
 from __future__ import annotations
@@ -74,11 +75,6 @@ class EvalRow:
     name: str
     solver: IKSolver
     features: np.ndarray
-
-
-def heldout_targets(arm: Arm, n: int, seed: int = TEST_SEED) -> np.ndarray:
-    """(n, feature_dim) reachable targets: FK of Latin hypercube joint samples."""
-    return arm.fk_features(latin_hypercube_q(arm, n, seed))
 
 
 def model_label(model: IKSolver) -> str:
@@ -148,18 +144,29 @@ def _plan(
     return rows, [fallback, tuned, default]
 
 
-def one_pose_latency_us(solver: IKSolver, features: np.ndarray) -> float:
-    """Median microseconds of ``solve(pose)`` over the (n, feature_dim) ``features``, one at a
-    time; a numerical solver gets ``q0`` = the previous answer's joints (an env step's call)."""
-    q = None
-    solver.solve(features[0])  # warm-up: first-call caches
+#: joint-space distance (rad, per joint, normal) of the latency calls' ``q0`` from a solution
+LATENCY_Q0_NOISE = 0.05
+
+
+def latency_starts(arm: Arm, q_solution: np.ndarray, seed: int = TEST_SEED) -> np.ndarray:
+    """(n, dof) ``q0`` for the one-pose latency: each target's own solution moved by
+    :data:`LATENCY_Q0_NOISE` rad per joint (within the limits), what an env step passes
+    (the arm a small step away from the commanded pose)."""
+    rng = np.random.default_rng(seed + 1)
+    q0 = q_solution + rng.normal(0.0, LATENCY_Q0_NOISE, q_solution.shape)
+    return np.clip(q0, arm.joint_limits[:, 0], arm.joint_limits[:, 1])
+
+
+def one_pose_latency_us(solver: IKSolver, features: np.ndarray, q0: np.ndarray) -> float:
+    """Median microseconds of ``solve(pose, q0)`` over the (n, feature_dim) ``features``
+    and their (n, dof) ``q0`` (:func:`latency_starts`), one pose at a time: every row,
+    learned or numerical, is called as an env step calls it."""
+    solver.solve(features[0], q0[0])  # warm-up: first-call caches
     times = np.empty(len(features))
-    for i, f in enumerate(features):
+    for i, (f, q) in enumerate(zip(features, q0)):
         t0 = time.perf_counter()
-        res = solver.solve(f, q)
+        solver.solve(f, q)
         times[i] = time.perf_counter() - t0
-        if solver.numerical:
-            q = res.q
     return 1e6 * float(np.median(times))
 
 
@@ -175,9 +182,10 @@ def _measure(
     analytic: AnalyticIK | None,
     loose_tol: tuple[float, float] | None,
     latency_features: np.ndarray,
+    latency_q0: np.ndarray,
 ) -> tuple[dict[str, Any], IKResult]:
     """One row of the table and the solver's answers; the one-pose latency is timed on
-    ``latency_features`` (the same poses for every row; none: no latency)."""
+    ``latency_features`` from ``latency_q0`` (the same for every row; none: no latency)."""
     t0 = time.perf_counter()
     res = row.solver.solve(row.features)
     dt = time.perf_counter() - t0
@@ -188,7 +196,7 @@ def _measure(
         mae = float(np.mean(nearest_exact_mae(analytic, res.q, row.features)))
     latency = None
     if len(latency_features):
-        latency = one_pose_latency_us(row.solver, latency_features)
+        latency = one_pose_latency_us(row.solver, latency_features, latency_q0)
     rot_deg = np.degrees(res.rot_err)
     stats = {
         "method": row.name,
@@ -245,7 +253,9 @@ def evaluate_ik(
         ValueError, ArmMismatchError: see :func:`check_models`.
     """
     check_models(arm, models)
-    feats = heldout_targets(arm, n_test, seed)
+    q_src = latin_hypercube_q(arm, n_test, seed)  # reachable targets: FK of these joints
+    feats = arm.fk_features(q_src)
+    q0 = latency_starts(arm, q_src[:n_latency], seed)
     analytic = AnalyticIK(arm) if closed_form_for(arm) is not None else None
     plan, to_close = _plan(arm, models, feats, min(n_numerical, n_test), refine_steps)
     if progress:
@@ -256,7 +266,7 @@ def evaluate_ik(
     rows, answers = [], {}
     try:
         for row in plan:
-            stats, answers[row.name] = _measure(row, analytic, loose_tol, feats[:n_latency])
+            stats, answers[row.name] = _measure(row, analytic, loose_tol, feats[:n_latency], q0)
             rows.append(stats)
     finally:
         for s in to_close:
@@ -302,8 +312,8 @@ def _meta(
             "errors by the package FK; joint MAE to the nearest exact (closed-form) solution; "
             "PyBullet/DLS rows on the first n_numerical test targets; numerical calls from "
             "the solvers' counters (a DLS polish of one pose counts as one call); one pose: "
-            "median of n_latency solve(pose) calls, numerical solvers warm-started from the "
-            "previous answer"
+            "median of n_latency solve(pose, q0) calls, q0 a normal 0.05 rad per joint from "
+            "the target's own solution (an env step's call)"
         ),
     }
 
@@ -354,7 +364,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"\n\narm {meta['arm']} ({meta['feature_kind']}; orientation error = {orient}), "
         f"{meta['n_test']} held-out reachable targets (seed {meta['test_seed']}); "
         f"PyBullet/DLS rows on the first {meta['n_numerical']}; one pose: median of "
-        f"{meta['n_latency']} calls, numerical solvers warm-started from the previous answer."
+        f"{meta['n_latency']} solve(pose, q0) calls, q0 ~0.05 rad per joint from a solution."
     )
 
 
