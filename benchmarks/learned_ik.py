@@ -47,7 +47,7 @@ V2 = "v2 multi-hypothesis"
 V2_BRANCH = "v2 branch-supervised"
 BRANCH_SKLEARN = "branch sklearn"
 KMEANS_SKLEARN = "KMeans sklearn (reference study)"
-#: the issue's targets: arm4 raw v2 share within 1 mm & 1 deg, mean error (m), one pose (us),
+#: the targets: arm4 raw v2 share within 1 mm & 1 deg, mean error (m), one pose (us),
 #: HybridIK fallback share; arm6 raw v2 medians (m, deg), loose share, speed-up over PyBulletIK
 ARM4_WITHIN, ARM4_MEAN_M, ARM4_ONE_POSE_US, HYBRID_FALLBACK = 0.95, 0.5e-3, 40.0, 0.05
 ARM6_MEDIAN_M, ARM6_MEDIAN_DEG, ARM6_LOOSE, ARM6_SPEEDUP = 2e-3, 1.0, 0.99, 5.0
@@ -86,7 +86,7 @@ def _item(value: float | None, goal: str, met: bool) -> dict[str, Any]:
 
 
 def targets_check(arm: Arm, rows: dict[str, dict]) -> dict[str, dict]:
-    """The issue's targets for ``arm`` -> {name: {value, target, met}} (MISS without a v2 row)."""
+    """The accuracy and speed targets for ``arm`` -> {name: {value, target, met}} (MISS without a v2 row)."""
     raw = rows.get(V2)
     hybrid = next((r for k, r in rows.items() if k.startswith(f"HybridIK ({V2} ")), None)
     if raw is None:
