@@ -112,7 +112,7 @@ class LearnedGoalSampler:
     Args:
         ik: the arm's :class:`~ikml_gym.learned.mh_ik.MultiHypothesisIK` (free calls).
         fallback: numerical solver of the same arm (``PyBulletIK``), seeded with the best
-            heads; each seed is one counted call.
+            heads; each seed is one counted call, its answer kept within ``tol``.
         classifier: the arm's classifier, or None for no screen.
         confidence: the screen refuses a pose when ``P(unreachable)`` is strictly above it.
         tol: ``(metres, radians)`` goal tolerance of the heads' FK check.
@@ -192,6 +192,7 @@ class LearnedGoalSampler:
         """The fallback from the best heads, one call per seed, until a valid sample."""
         for seed in seeds[: self.fallback_seeds]:
             res = self.fallback.solve_checked(f, seed[None])
-            if res.success[0] and is_valid(res.q)[0]:
+            within = res.pos_err[0] < self.tol[0] and res.rot_err[0] < self.tol[1]
+            if within and is_valid(res.q)[0]:
                 return res.q
         return np.zeros((0, self.arm.dof))

@@ -97,6 +97,24 @@ def _time_limit(value: object) -> float:
     return real_number(value, "time_limit (seconds)", low=0.0, low_open=True)
 
 
+def _one_pose(arm: Any, pose: object, name: str) -> np.ndarray:
+    """Validated features (1, feature_dim) of one pose of ``arm``.
+
+    Raises:
+        InvalidInputError: NaN / inf, not one pose, or another arm's feature size.
+    """
+    width = np.shape(pose)[-1] if np.ndim(pose) else 0
+    if width != arm.feature_dim:
+        raise InvalidInputError(
+            f"{name} has {width} numbers, but arm {arm.name!r} takes {arm.feature_kind} poses "
+            f"of {arm.feature_dim} (a goal for another arm?)"
+        )
+    f, _ = arm.check_features(pose, name)
+    if len(f) != 1:
+        raise InvalidInputError(f"{name} must be one pose ({arm.feature_dim},), got {len(f)}")
+    return f
+
+
 def _make_planner(og: Any, name: str, si: Any) -> Any:
     if name not in PLANNERS:
         raise ValueError(f"planner must be one of {PLANNERS}, got {name!r}")
@@ -185,14 +203,12 @@ class JointSpacePlanner:
 
         Raises:
             InvalidInputError: a NaN / wrongly shaped ``q_start`` or ``pose`` (a pose of
-                another arm's feature kind included), or a non-positive ``time_limit``.
+                another arm's feature size included), or a non-positive ``time_limit``.
         """
         q0, _ = as_batch(q_start, self.arm.dof, "q_start")
         if len(q0) != 1:
             raise InvalidInputError(f"q_start must be one configuration (dof,), got {len(q0)}")
-        f, single = self.arm.check_features(pose, "pose")
-        if not single and len(f) != 1:
-            raise InvalidInputError(f"pose must be one pose, got {len(f)}")
+        f = _one_pose(self.arm, pose, "pose")
         limit = self.time_limit if time_limit is None else _time_limit(time_limit)
         t0, calls0 = time.perf_counter(), self.calls
         empty = np.zeros((0, self.arm.dof))
@@ -360,10 +376,8 @@ class TaskSpacePlanner:
         Raises:
             InvalidInputError: NaN or wrongly shaped poses, a non-positive ``time_limit``.
         """
-        fs, _ = self.arm.check_features(start_pose, "start_pose")
-        fg, _ = self.arm.check_features(goal_pose, "goal_pose")
-        if len(fs) != 1 or len(fg) != 1:
-            raise InvalidInputError("start_pose and goal_pose must be one pose each")
+        fs = _one_pose(self.arm, start_pose, "start_pose")
+        fg = _one_pose(self.arm, goal_pose, "goal_pose")
         limit = self.time_limit if time_limit is None else _time_limit(time_limit)
         t0, calls0 = time.perf_counter(), self.calls
         empty = np.zeros((0, 7))
