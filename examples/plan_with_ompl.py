@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,6 +39,7 @@ from ikml_gym.planning.ompl_plugin import (
     TaskSpacePlanner,
     interpolate_poses,
     quiet_ompl,
+    seed_ompl,
 )
 from ikml_gym.solvers import PyBulletIK
 from ikml_gym.tables import markdown_table
@@ -95,6 +97,7 @@ def joint_summary(name, rows, reachable):
         "goals": len(rows),
         "planned": int(ok.sum()),
         "planned_verified": int(sum(r["verified"] for r in rows)),
+        "statuses": dict(Counter(r["status"] for r in rows)),
         "success_reachable": float(ok[reachable].mean()),
         "numerical_ik_calls": int(sum(r["calls"] for r in rows)),
         "mean_planning_time_s": float(t[ok].mean()) if ok.any() else None,
@@ -215,6 +218,7 @@ def main() -> None:
         args.goals, args.cartesian = 20, 5
 
     quiet_ompl()
+    seed_ompl(args.seed)
     rng = np.random.default_rng(args.seed)
     arm = ikml_gym.load_arm("arm6")
     scene = Scene(arm, BOXES)
@@ -273,7 +277,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if args.md:
-        command = "python examples/plan_with_ompl.py" + (" --quick" if args.quick else "")
+        command = " ".join(["python", "examples/plan_with_ompl.py", *sys.argv[1:]])
         Path(args.md).write_text(f"# OMPL plug-in (arm6)\n\n`{command}`\n\n{t1}\n\n{t2}\n")
 
 

@@ -71,6 +71,15 @@ def quiet_ompl() -> None:
     util.setLogLevel(util.LogLevel.LOG_NONE)
 
 
+def seed_ompl(seed: int) -> None:
+    """Seed OMPL's random generators (call it before the first planner is made, for
+    repeatable plans)."""
+    require("ompl", "ompl")
+    from ompl import util
+
+    util.RNG.setSeed(int(seed))
+
+
 @dataclass
 class PlanResult:
     """The outcome of one planning query.
