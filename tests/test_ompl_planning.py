@@ -183,6 +183,9 @@ def test_bad_planning_input_gets_a_clear_error(ompl_plugin, arm6, ik6, clf6):
         ompl_plugin.JointSpacePlanner(_learned(ik6, clf6), time_limit=0.0)
     with pytest.raises(ValueError, match="planner"):
         ompl_plugin.JointSpacePlanner(_learned(ik6, clf6), planner="PRM*")
+    scene4 = Scene(ikml_gym.load_arm("arm4"))
+    with pytest.raises(ValueError, match="arm4"):
+        ompl_plugin.JointSpacePlanner(_learned(ik6, clf6), is_valid=scene4.is_valid)
 
 
 def test_task_space_plan_keeps_to_reachable_poses(ompl_plugin, arm6, clf6):

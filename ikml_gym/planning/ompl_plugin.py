@@ -41,6 +41,7 @@ from ..labels import NEAR_SINGULAR
 from ..learned.feasibility import FeasibilityFilter
 from ..solvers import total_calls
 from .goal_sampling import LearnedGoalSampler, NumericalGoalSampler
+from .scene import Scene, within_limits
 
 #: geometric planners a planner can be built with, by name
 PLANNERS = ("RRTConnect", "RRT", "RRTstar")
@@ -125,8 +126,7 @@ def _one_pose(arm: Any, pose: object, name: str) -> np.ndarray:
 
 
 def _make_planner(og: Any, name: str, si: Any) -> Any:
-    if name not in PLANNERS:
-        raise ValueError(f"planner must be one of {PLANNERS}, got {name!r}")
+    """OMPL's geometric planner ``name`` (checked against :data:`PLANNERS` by the caller)."""
     return getattr(og, name)(si)
 
 
@@ -156,7 +156,7 @@ class JointSpacePlanner:
         DependencyNotInstalled: OMPL is missing (``pip install "ikml_gym[ompl]"``).
         TypeError: ``sampler`` of the wrong type.
         InvalidInputError: ``time_limit`` not a positive number.
-        ValueError: an unknown planner.
+        ValueError: an unknown planner, or a ``Scene.is_valid`` of another arm.
     """
 
     def __init__(
@@ -172,6 +172,11 @@ class JointSpacePlanner:
             raise TypeError(f"sampler must be a goal sampler, got {type(sampler)}")
         if planner not in PLANNERS:
             raise ValueError(f"planner must be one of {PLANNERS}, got {planner!r}")
+        scene = getattr(is_valid, "__self__", None)
+        if isinstance(scene, Scene) and scene.arm.urdf_hash != sampler.arm.urdf_hash:
+            raise ValueError(
+                f"is_valid checks arm {scene.arm.name!r}, the sampler is for {sampler.arm.name!r}"
+            )
         self.sampler = sampler
         self.arm = sampler.arm
         self.is_valid = is_valid if is_valid is not None else self._within_limits
@@ -190,8 +195,7 @@ class JointSpacePlanner:
         return total_calls(self.solvers())
 
     def _within_limits(self, q: np.ndarray) -> np.ndarray:
-        lo, hi = self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
-        return np.all((q >= lo - 1e-9) & (q <= hi + 1e-9), axis=1)
+        return within_limits(self.arm, q)
 
     def _setup(self) -> tuple[Any, Any, Any]:
         ob, og, dof = self._ob, self._og, self.arm.dof

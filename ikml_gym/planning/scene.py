@@ -25,6 +25,12 @@ from ..bullet import connect, load_in_bullet
 from ..errors import InvalidInputError
 
 
+def within_limits(arm: Arm, q: np.ndarray) -> np.ndarray:
+    """(N,) bool: joints (N, dof) radians within ``arm.joint_limits`` (1e-9 rad slack)."""
+    lo, hi = arm.joint_limits[:, 0], arm.joint_limits[:, 1]
+    return np.all((q >= lo - 1e-9) & (q <= hi + 1e-9), axis=1)
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned box obstacle: ``center`` (3,) and ``half_extents`` (3,) metres."""
@@ -113,9 +119,7 @@ class Scene:
     def is_valid(self, q: object) -> np.ndarray:
         """(N,) bool: joints (N, dof) radians within the limits and collision-free."""
         qb, _ = as_batch(q, self.arm.dof, "q")
-        lo, hi = self.arm.joint_limits[:, 0], self.arm.joint_limits[:, 1]
-        inside = np.all((qb >= lo - 1e-9) & (qb <= hi + 1e-9), axis=1)
-        return inside & ~self.collides(qb)
+        return within_limits(self.arm, qb) & ~self.collides(qb)
 
     def __repr__(self) -> str:
         return f"Scene(arm={self.arm.name!r}, boxes={len(self.boxes)}, margin={self.margin})"
