@@ -2,7 +2,8 @@
 raises :class:`~ikml_gym.errors.DependencyNotInstalled` naming the extra to install.
 
 Extras: ``train`` (torch, scikit-learn, tqdm), ``sb3`` (stable-baselines3), ``plots``
-(matplotlib; see :func:`ikml_gym.plots.pyplot`).
+(matplotlib; see :func:`ikml_gym.plots.pyplot`), ``ompl`` (the OMPL planner plug-in,
+:mod:`ikml_gym.planning.ompl_plugin`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """With only the core dependencies installed, the envs and the shipped models work.
 
 Each case runs in a fresh interpreter whose ``sys.meta_path`` refuses the optional
-dependencies (torch, scikit-learn, stable-baselines3, matplotlib, tqdm), as on a
+dependencies (torch, scikit-learn, stable-baselines3, matplotlib, tqdm, ompl), as on a
 machine with ``pip install ikml_gym`` and no extras.
 """
 
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the optional dependencies: importing any of them fails in the subprocess
-OPTIONAL = ("torch", "sklearn", "stable_baselines3", "matplotlib", "tqdm")
+OPTIONAL = ("torch", "sklearn", "stable_baselines3", "matplotlib", "tqdm", "ompl")
 
 _BLOCKER = f"""
 import sys
@@ -81,7 +81,7 @@ def test_envs_and_shipped_models_work_without_the_extras():
         clf = ikml_gym.load_classifier()
         labels = clf.predict(clf.arm.fk_features(clf.arm.random_q(8, np.random.default_rng(1))))
 
-        blocked = ("torch", "sklearn", "stable_baselines3", "matplotlib", "tqdm")
+        blocked = ("torch", "sklearn", "stable_baselines3", "matplotlib", "tqdm", "ompl")
         print(json.dumps({
             "stepped": stepped,
             "ik_shape": list(np.asarray(solved.q).shape),
@@ -105,6 +105,7 @@ def test_training_and_plots_name_the_extra_to_install(tmp_path):
         import io
         import json
 
+        from ikml_gym import load_arm as ikml_gym_arm
         from ikml_gym.cli import main
         from ikml_gym.errors import DependencyNotInstalled
         from ikml_gym.plots import pyplot
@@ -118,19 +119,29 @@ def test_training_and_plots_name_the_extra_to_install(tmp_path):
         except DependencyNotInstalled as exc:
             plots = str(exc)
         try:
+            from ikml_gym.planning.goal_sampling import NumericalGoalSampler
+            from ikml_gym.planning.ompl_plugin import JointSpacePlanner
+            from ikml_gym.solvers import DLSIK
+
+            JointSpacePlanner(NumericalGoalSampler(DLSIK(ikml_gym_arm("arm6"))))
+            ompl = ""
+        except DependencyNotInstalled as exc:
+            ompl = str(exc)
+        try:
             from ikml_gym.agents.sb3 import train_sac_her
 
             train_sac_her("ikml_gym/Reach4DOF-v0", total_steps=10)
             sb3 = ""
         except DependencyNotInstalled as exc:
             sb3 = str(exc)
-        print(json.dumps({{"train_code": code, "train": err.getvalue(), "plots": plots, "sb3": sb3}}))
+        print(json.dumps({{"train_code": code, "train": err.getvalue(), "plots": plots, "sb3": sb3, "ompl": ompl}}))
         """
     )
     assert out["train_code"] == 1
     assert 'pip install "ikml_gym[train]"' in out["train"]
     assert 'pip install "ikml_gym[plots]"' in out["plots"]
     assert 'pip install "ikml_gym[sb3]"' in out["sb3"]
+    assert 'pip install "ikml_gym[ompl]"' in out["ompl"]
 
 
 def test_trajectory_demo_keeps_its_numbers_without_matplotlib(tmp_path):
