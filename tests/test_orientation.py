@@ -48,8 +48,10 @@ def test_arm6_candidates_cover_the_rotations(arm6):
     probe /= np.linalg.norm(probe, axis=1, keepdims=True)
     dots = np.abs(probe @ quats.T)
     nearest = 2 * np.arccos(np.clip(dots.max(axis=1), 0.0, 1.0))
-    # 128 well-spread rotations leave no rotation further than ~50 degrees from one
-    assert nearest.max() < np.deg2rad(55), np.rad2deg(nearest.max())
+    # 32 spread rotations leave no probe further than 80 degrees from one (a random set of
+    # 32 leaves some near 85-90 degrees) and 40 degrees on average
+    assert nearest.max() < np.deg2rad(80), np.rad2deg(nearest.max())
+    assert nearest.mean() < np.deg2rad(40), np.rad2deg(nearest.mean())
     goal = np.array([0.3, 0.0, 0.4, 0.0, 0.0, 0.0, 1.0])
     cands = OrientationChooser(arm6).candidates(goal)
     assert cands.shape == (1 + N_ROTATIONS, 7)

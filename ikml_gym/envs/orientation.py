@@ -41,7 +41,7 @@ from .task import predict_classes
 #: pitch candidates of pose4 arms (every 10 degrees)
 N_PITCHES = 36
 #: orientation candidates of pose7 arms
-N_ROTATIONS = 128
+N_ROTATIONS = 32
 
 
 def spread_quaternions(n: int) -> np.ndarray:
