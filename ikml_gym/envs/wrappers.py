@@ -51,7 +51,9 @@ class IKPriorWrapper(_PartWrapper):
     """Action prior: joint target = ``prior`` IK solution of the goal + ``residual_scale`` x action.
 
     Same as ``control_type="ik_prior"``. The action space becomes (dof,) and the
-    observation gains ``q_prior`` (dof,).
+    observation gains ``q_prior`` (dof,). For position goals the orientation is
+    chosen with the env's classifier, else the arm's shipped one (see
+    :mod:`~ikml_gym.envs.orientation`).
 
     Args:
         env: an ikml_gym env.
