@@ -832,6 +832,8 @@ def test_polish_steps_of_a_learned_solver_count_as_numerical_calls(arm4):
     class Polishing(AnalyticIK):
         """A learned-IK stand-in that runs one counted polish step per pose (like LearnedIK)."""
 
+        free = False  # it polishes: the prior solves one orientation of a position goal
+
         @property
         def polish_calls(self):
             return self.own_calls

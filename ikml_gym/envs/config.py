@@ -18,7 +18,7 @@ import numpy as np
 from .._validation import real_number, whole_number
 from ..arms import Arm, load_arm
 from ..errors import InvalidInputError
-from ..pretrained import SHIPPED_ARMS
+from ..pretrained import SHIPPED_ARMS, has_shipped_model
 from .robot import check_home, home_configuration
 from .task import GoalCheck, default_distance_threshold, task_ik_tolerance
 
@@ -144,12 +144,20 @@ class ReachConfig:
 
     @property
     def needs_classifier(self) -> bool:
-        """Whether a classifier must be loaded: given, or used by the goal filter or penalty."""
+        """Whether a classifier must be loaded: given, or used by the goal filter, the
+        penalty, or (where the arm ships one) the ``ik_prior`` controller's choice of
+        orientation for position goals."""
         return (
             self.classifier is not None
             or self.goal_filter == "classifier"
             or self.singularity_penalty > 0
+            or (self.chooses_orientation and has_shipped_model(self.arm.name, "classifier"))
         )
+
+    @property
+    def chooses_orientation(self) -> bool:
+        """Whether the ``ik_prior`` controller chooses the orientation a position goal leaves free."""
+        return self.control_type == "ik_prior" and self.goal_type == "position"
 
     @classmethod
     def from_keywords(cls, keywords: Mapping[str, Any]) -> ReachConfig:

@@ -186,6 +186,7 @@ class ArmTaskEnv(gym.Env):
         info = self._info(obs, state, calls, ik_success=True, penalty=0.0)
         info["goal_accepted"] = bool(accepted)
         info["goal_tries"] = int(tries)
+        info.update(self.robot.controller.reset_info())
         if self.render_mode == "human":
             self.render()
         return obs, info

@@ -13,6 +13,7 @@ from typing import Any
 from ..arms import Arm
 from ..errors import ArmMismatchError
 from .config import ReachConfig
+from .orientation import OrientationChooser
 from .robot import ArmRobot, Controller, EEControl, IKPriorControl, JointControl
 from .sim import BulletSim
 from .task import (
@@ -142,8 +143,10 @@ def make_goal_check(config: ReachConfig, classifier: Any, owned: list[Any]) -> G
     )
 
 
-def make_controller(config: ReachConfig, owned: list[Any]) -> Controller:
-    """The controller of ``config.control_type`` (an IK solver it makes goes to ``owned``)."""
+def make_controller(config: ReachConfig, owned: list[Any], classifier: Any = None) -> Controller:
+    """The controller of ``config.control_type`` (an IK solver it makes goes to ``owned``);
+    ``ik_prior`` with position goals chooses the orientation with ``classifier`` (see
+    :class:`~.orientation.OrientationChooser`)."""
     arm, tol = config.arm, config.ik_tolerance
     if config.control_type == "joints":
         return JointControl(config.joint_step)
@@ -151,7 +154,7 @@ def make_controller(config: ReachConfig, owned: list[Any]) -> Controller:
         solver = make_solver(config.ik_solver, arm, owned, "ik_solver", tol)
         return EEControl(solver, config.ee_step, config.rot_step)
     prior = make_solver(config.ik_prior, arm, owned, "ik_prior", tol)
-    return IKPriorControl(prior, config.residual_scale)
+    return IKPriorControl(prior, config.residual_scale, OrientationChooser(arm, classifier))
 
 
 def make_task(config: ReachConfig, goal_check: GoalCheck, classifier: Any) -> ReachTask:
@@ -196,7 +199,7 @@ def make_parts(config: ReachConfig) -> ReachParts:
             spec = "pretrained" if config.classifier is None else config.classifier
             clf = make_classifier(spec, config.arm)
         goal_check = make_goal_check(config, clf, owned)
-        controller = make_controller(config, owned)
+        controller = make_controller(config, owned, clf)
         task = make_task(config, goal_check, clf)
         sim = BulletSim(
             render_mode=config.render_mode, timestep=config.timestep, n_substeps=config.n_substeps

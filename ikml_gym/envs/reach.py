@@ -65,7 +65,10 @@ class ArmReachEnv(ArmTaskEnv):
         * ``ik_prior``: joint targets = ``ik_prior`` solution of the goal pose +
           action * ``residual_scale`` (0.25 rad); a zero action reaches the goal when
           the prior is right. ``"learned"`` (default, ``ikml_gym.load_ik``), or a
-          solver instance (e.g. ``AnalyticIK``; any arm with a solver works).
+          solver instance (e.g. ``AnalyticIK``; any arm with a solver works). For
+          position goals the controller chooses the orientation among candidates the
+          classifier rates reachable (:mod:`ikml_gym.envs.orientation`);
+          ``info["prior_pose"]`` at reset is the pose solved.
 
     Goals: a full pose is sampled per episode, its position uniform in a ball of
     ``goal_range`` (0.9) x reach around the first joint and its orientation uniform;

@@ -20,6 +20,7 @@ from ..arms import POSE4, Arm
 from ..bullet import named_joints
 from ..errors import InvalidInputError
 from ..solvers.base import MeteredPart
+from .orientation import OrientationChooser
 from .sim import BulletSim
 
 #: default action scales: joint step (rad), ee rotation step (rad) and ik_prior residual
@@ -118,6 +119,10 @@ class Controller(ABC):
         """Start an episode with goal pose (feature_dim,); returns numerical IK calls spent."""
         return 0
 
+    def reset_info(self) -> dict[str, Any]:
+        """Entries this controller adds to the info of ``reset``."""
+        return {}
+
     @abstractmethod
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         """Joint targets for ``action`` (already clipped) given the measured ``state`` and the
@@ -214,21 +219,31 @@ class EEControl(Controller):
 class IKPriorControl(Controller):
     """``control_type="ik_prior"``: joint target = prior IK solution of the goal + residual.
 
-    At reset the prior solves the episode's goal pose (the full pose, also for
-    position goals: the position goal is the position of a sampled full pose) from
-    the start configuration; each step the joint target is
-    ``q_prior + action * residual_scale`` (radians), so a zero action drives the
-    arm to the prior's solution. ``q_prior`` is appended to the observation, so
-    the dynamics stay Markov for HER relabelling.
+    At reset the prior solves the episode's goal pose from the start configuration.
+    A pose goal is solved as it is; for a position goal the orientation is left
+    free and ``chooser`` (an :class:`~ikml_gym.envs.orientation.OrientationChooser`)
+    picks it among candidates the classifier rates reachable and solves it (without
+    a chooser the orientation sampled with the goal is solved). The pose solved is
+    :attr:`prior_pose` (``info["prior_pose"]`` at reset). Each step the joint target
+    is ``q_prior + action * residual_scale`` (radians), so a zero action drives the
+    arm to the prior's solution. ``q_prior`` is appended to the observation, so the
+    dynamics stay Markov for HER relabelling.
     """
 
     name = "ik_prior"
     prior = MeteredPart()
 
-    def __init__(self, prior: Any, residual_scale: float = RESIDUAL_SCALE) -> None:
+    def __init__(
+        self,
+        prior: Any,
+        residual_scale: float = RESIDUAL_SCALE,
+        chooser: OrientationChooser | None = None,
+    ) -> None:
         self.prior = prior
         self.residual_scale = float(residual_scale)
+        self.chooser = chooser
         self.q_prior: np.ndarray | None = None
+        self.prior_pose: np.ndarray | None = None
         self.prior_success = False
 
     @property
@@ -244,14 +259,24 @@ class IKPriorControl(Controller):
 
     def reset(self, state: RobotState, goal_features: np.ndarray) -> int:
         before = self._calls()
-        res = self.prior.solve(goal_features, q0=state.q)
+        goal = np.asarray(goal_features, dtype=np.float64)
+        if self.goal_type == "position" and self.chooser is not None:
+            choice = self.chooser.solve(self.prior, goal, state.q)
+            pose, q, success = choice.pose, choice.q, choice.success
+        else:
+            res = self.prior.solve(goal, q0=state.q)
+            pose, q, success = goal, res.q, res.success
         self.q_prior = np.clip(
-            np.asarray(res.q, dtype=np.float64),
+            np.asarray(q, dtype=np.float64),
             self.arm.joint_limits[:, 0],
             self.arm.joint_limits[:, 1],
         )
-        self.prior_success = bool(res.success)
+        self.prior_pose = np.array(pose, dtype=np.float64)
+        self.prior_success = bool(success)
         return self._calls() - before
+
+    def reset_info(self) -> dict[str, Any]:
+        return {"prior_pose": self.prior_pose.copy(), "prior_success": self.prior_success}
 
     def command(self, action: np.ndarray, state: RobotState, q_target: np.ndarray) -> Command:
         if self.q_prior is None:
@@ -262,10 +287,15 @@ class IKPriorControl(Controller):
         return [self.prior]
 
     def get_state(self) -> dict[str, Any]:
-        return {"q_prior": self.q_prior, "prior_success": self.prior_success}
+        return {
+            "q_prior": self.q_prior,
+            "prior_pose": self.prior_pose,
+            "prior_success": self.prior_success,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.q_prior = state["q_prior"]
+        self.prior_pose = state.get("prior_pose")
         self.prior_success = state["prior_success"]
 
 

@@ -14,7 +14,8 @@ not, so a goal filter decides which poses are kept:
   the classifier calls reachable (optionally: and not near-singular); no IK calls.
 
 With ``goal_type="position"`` the desired goal is the position of that pose (the
-orientation is kept for the ``ik_prior`` controller, which solves the full pose);
+orientation is a candidate for the ``ik_prior`` controller, which chooses the one it
+solves, see :mod:`.orientation`);
 with ``"pose"`` the goal is the whole pose.
 """
 

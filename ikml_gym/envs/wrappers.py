@@ -24,8 +24,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..pretrained import has_shipped_model
 from .core import ArmTaskEnv
 from .factories import goal_check_of, make_classifier, make_solver
+from .orientation import OrientationChooser
 from .robot import RESIDUAL_SCALE, IKPriorControl
 from .task import FeasibilityPenaltyTerm, GoalCheck
 
@@ -49,7 +51,9 @@ class IKPriorWrapper(_PartWrapper):
     """Action prior: joint target = ``prior`` IK solution of the goal + ``residual_scale`` x action.
 
     Same as ``control_type="ik_prior"``. The action space becomes (dof,) and the
-    observation gains ``q_prior`` (dof,).
+    observation gains ``q_prior`` (dof,). For position goals the orientation is
+    chosen with the env's classifier, else the arm's shipped one (see
+    :mod:`~ikml_gym.envs.orientation`).
 
     Args:
         env: an ikml_gym env.
@@ -66,8 +70,19 @@ class IKPriorWrapper(_PartWrapper):
         solver = make_solver(prior, base.arm, owned, "prior")
         for part in owned:
             base.adopt(part)
-        base.set_controller(IKPriorControl(solver, residual_scale))
+        chooser = OrientationChooser(base.arm, _chooser_classifier(base))
+        base.set_controller(IKPriorControl(solver, residual_scale, chooser))
         self.prior = solver
+
+
+def _chooser_classifier(base: ArmTaskEnv) -> Any:
+    """The classifier that rates the prior's orientation candidates: the env's, else the
+    arm's shipped one (position goals only), else None."""
+    if base.classifier is not None or base.task.goal_type != "position":
+        return base.classifier
+    if has_shipped_model(base.arm.name, "classifier"):
+        return make_classifier("pretrained", base.arm)
+    return None
 
 
 class GoalFilterWrapper(_PartWrapper):

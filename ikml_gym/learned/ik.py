@@ -169,6 +169,11 @@ class LearnedIK(IKSolver):
         return len(self.nets)
 
     @property
+    def free(self) -> bool:
+        """Free unless it polishes (``refine_steps > 0``: a counted numerical step)."""
+        return self.refine_steps == 0
+
+    @property
     def polish_calls(self) -> int:
         """Poses handed to the DLS polish so far: this solver's own numerical calls."""
         return self.own_calls

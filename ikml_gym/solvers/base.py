@@ -85,6 +85,13 @@ class IKSolver(ABC):
         """The solvers this one delegates to (none by default)."""
         return ()
 
+    @property
+    def free(self) -> bool:
+        """Whether :meth:`solve` never spends a numerical call, so a batch of extra poses
+        costs nothing counted: not numerical, no child solver and no numerical step of its
+        own (solvers that polish override this)."""
+        return not self.numerical and not self.children()
+
     def walk(self) -> list[IKSolver]:
         """This solver and its descendants, depth first, each once."""
         return walk_solvers([self])
