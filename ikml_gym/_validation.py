@@ -159,9 +159,10 @@ def whole_number(value: object, name: str, *, low: int = 1, high: int | None = N
 
 
 def expand_user(path: str | Path) -> Path:
-    """``Path(path).expanduser()``, or the path as given where ``~user`` names no user
-    (pathlib raises RuntimeError there; the caller then reports the path as not found)."""
+    """``Path(path).expanduser()``, or the path as given where ``~user`` names no user or
+    the path holds a null byte (pathlib raises RuntimeError / ValueError there; the caller
+    then reports the path as not found)."""
     try:
         return Path(path).expanduser()
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         return Path(path)
