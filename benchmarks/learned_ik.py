@@ -5,16 +5,17 @@ what it was measured on, the command) plus the error heatmap and histogram PNGs 
 ``benchmarks/results/plots/``, and prints the table and each target as MET / MISS::
 
     python benchmarks/learned_ik.py --arm arm4 [--kmeans PATH] [--branch-sklearn PATH]
-        [--v2 PATH] [--v2-branch PATH] [--n-test 10000] [--n-numerical N]
+        [--v2 PATH] [--v2-wta PATH] [--v2-branch PATH] [--n-test 10000] [--n-numerical N]
     python benchmarks/learned_ik.py --arm arm6 ...
 
 Rows (:mod:`ikml_gym.learned.ik_eval`): each learned model raw and + polish, HybridIK of
-the v2 model at 1 mm / 1 degree, PyBulletIK tuned and defaults, DLSIK, AnalyticIK. The
-models: the v2 multi-hypothesis model (default: the shipped one, ``load_ik(arm)``), the
-branch-clustered sklearn model, the reference study's KMeans-clustered sklearn model and
-the branch-supervised v2 model (defaults: ``benchmarks/models/<arm>_ik_branch_sklearn``,
-``<arm>_ik_kmeans_sklearn``, ``<arm>_ik_v2_branch``). A model whose file is missing is
-left out with a note, never replaced by another.
+the shipped model at 1 mm / 1 degree, PyBulletIK tuned and defaults, DLSIK, AnalyticIK.
+The models: the shipped v2 multi-hypothesis model (``load_ik(arm)``; its row names how its
+heads were trained, read from its header), the other v2 variants (winner-take-all and
+branch-supervised heads), the branch-clustered sklearn model and the reference study's
+KMeans-clustered sklearn model (defaults: ``benchmarks/models/<arm>_ik_v2_wta``,
+``<arm>_ik_v2_branch``, ``<arm>_ik_branch_sklearn``, ``<arm>_ik_kmeans_sklearn``). A model
+whose file is missing is left out with a note, never replaced by another.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MODELS = HERE / "models"
 
-V2 = "v2 multi-hypothesis"
+V2_WTA = "v2 winner-take-all"
 V2_BRANCH = "v2 branch-supervised"
+#: the shipped model's row: "v2 shipped: <how its heads were trained>"
+V2_SHIPPED = "v2 shipped"
 BRANCH_SKLEARN = "branch sklearn"
 KMEANS_SKLEARN = "KMeans sklearn (reference study)"
 #: the targets: arm4 raw v2 share within 1 mm & 1 deg, mean error (m), one pose (us),
@@ -63,7 +66,8 @@ def load_models(arm: Arm, args: argparse.Namespace) -> tuple[dict[str, IKSolver]
     ``benchmarks/models/<arm>_ik_<suffix>``. Raises ``ArmMismatchError`` for a model of
     another arm."""
     wanted = [  # row, --flag's value, default stem, flag, whether it must be a v2 file
-        (V2, args.v2, pretrained_path(arm.name), "--v2", True),
+        (V2_SHIPPED, args.v2, pretrained_path(arm.name), "--v2", True),
+        (V2_WTA, args.v2_wta, MODELS / f"{arm.name}_ik_v2_wta", "--v2-wta", True),
         (V2_BRANCH, args.v2_branch, MODELS / f"{arm.name}_ik_v2_branch", "--v2-branch", True),
         (BRANCH_SKLEARN, args.branch_sklearn, MODELS / f"{arm.name}_ik_branch_sklearn",
          "--branch-sklearn", False),
@@ -77,8 +81,17 @@ def load_models(arm: Arm, args: argparse.Namespace) -> tuple[dict[str, IKSolver]
         elif must_be_v2 and model_kind(stem) != MH_KIND:
             notes.append(f"row {name!r} left out: {stem} is not a multi-hypothesis model")
         else:
-            models[name] = load_ik(stem, arm=arm)
+            model = load_ik(stem, arm=arm)
+            if name == V2_SHIPPED:
+                name = f"{V2_SHIPPED}: {_supervision(model)}"
+            models[name] = model
     return models, notes
+
+
+def _supervision(model: IKSolver) -> str:
+    """How a v2 model's heads were trained, from its header (the row names of the others)."""
+    config = model.info.get("config", {})
+    return V2_BRANCH[3:] if config.get("supervision") == "branch" else V2_WTA[3:]
 
 
 def _item(value: float | None, goal: str, met: bool) -> dict[str, Any]:
@@ -87,8 +100,8 @@ def _item(value: float | None, goal: str, met: bool) -> dict[str, Any]:
 
 def targets_check(arm: Arm, rows: dict[str, dict]) -> dict[str, dict]:
     """The accuracy and speed targets for ``arm`` -> {name: {value, target, met}} (MISS without a v2 row)."""
-    raw = rows.get(V2)
-    hybrid = next((r for k, r in rows.items() if k.startswith(f"HybridIK ({V2} ")), None)
+    raw = next((r for k, r in rows.items() if k.startswith(V2_SHIPPED)), None)
+    hybrid = next((r for k, r in rows.items() if k.startswith(f"HybridIK ({V2_SHIPPED}")), None)
     if raw is None:
         return {"v2 model present": _item(None, "a v2 multi-hypothesis model", False)}
     if arm.name == "arm4":
@@ -133,6 +146,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=("arm4", "arm6"), default="arm4")
     parser.add_argument("--v2", help="v2 multi-hypothesis model (default: the shipped one)")
+    parser.add_argument(
+        "--v2-wta", help="winner-take-all v2 (default benchmarks/models/<arm>_ik_v2_wta)"
+    )
     parser.add_argument(
         "--v2-branch", help="branch-supervised v2 (default benchmarks/models/<arm>_ik_v2_branch)"
     )

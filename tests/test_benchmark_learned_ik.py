@@ -42,17 +42,19 @@ def test_learned_ik_benchmark_runs_for_both_arms(resolve_arm, tmp_path, capsys, 
     missing = [str(tmp_path / "nothing")]
     args = ["--arm", name, "--v2", str(v2), *TINY]
     args += ["--branch-sklearn", *missing, "--kmeans", *missing, "--v2-branch", *missing]
+    args += ["--v2-wta", *missing]
     assert _benchmark().main([*args, "--out-dir", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "note: row 'branch sklearn' left out: no model file" in printed
     assert "note: row 'KMeans sklearn (reference study)' left out: no model file" in printed
     assert "note: row 'v2 branch-supervised' left out: no model file" in printed
+    assert "note: row 'v2 winner-take-all' left out: no model file" in printed
     result = json.loads((tmp_path / "out" / f"learned_ik_{name}.json").read_text())
     methods = [r["method"] for r in result["table"]["rows"]]
     assert methods[:3] == [
-        "v2 multi-hypothesis",
-        "v2 multi-hypothesis + polish (<= 3 DLS steps)",
-        "HybridIK (v2 multi-hypothesis -> PyBulletIK tuned)",
+        "v2 shipped: winner-take-all",
+        "v2 shipped: winner-take-all + polish (<= 3 DLS steps)",
+        "HybridIK (v2 shipped: winner-take-all -> PyBulletIK tuned)",
     ]
     assert methods[-1] == "AnalyticIK (exact reference)"
     assert len(result["targets"]) == 4 and not any(t["met"] for t in result["targets"].values())
