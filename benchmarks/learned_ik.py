@@ -35,6 +35,7 @@ from ikml_gym.arms import POSE7, Arm, load_arm
 from ikml_gym.envs.task import default_distance_threshold, task_ik_tolerance
 from ikml_gym.errors import ModelFileError
 from ikml_gym.io import atomic_write_json, atomic_write_text, model_kind
+from ikml_gym.kinematics import wrap_angle
 from ikml_gym.learned.ik import load_ik, pretrained_path
 from ikml_gym.learned.ik_eval import evaluate_ik, format_table, plot_eval
 from ikml_gym.learned.mh_ik_file import KIND as MH_KIND
@@ -92,6 +93,24 @@ def _supervision(model: IKSolver) -> str:
     """How a v2 model's heads were trained, from its header (the row names of the others)."""
     config = model.info.get("config", {})
     return V2_BRANCH[3:] if config.get("supervision") == "branch" else V2_WTA[3:]
+
+
+#: a proposal this close (max over joints, wrapped, rad) to a configuration offers its branch
+OWN_BRANCH_RAD = 0.1
+
+
+def own_branch_offered(arm: Arm, models: dict[str, IKSolver], n: int = 5000) -> dict[str, float]:
+    """Per multi-hypothesis model, the share of ``n`` random configurations ``q`` for which
+    some head proposes a joint vector within :data:`OWN_BRANCH_RAD` of ``q`` itself: how often
+    the model offers the branch the arm is on, which tracking with ``q0`` needs (seed 7)."""
+    q = arm.random_q(n, np.random.default_rng(7))
+    features = arm.fk_features(q)
+    out = {}
+    for name, model in models.items():
+        if hasattr(model, "propose"):
+            gap = np.abs(wrap_angle(model.propose(features) - q[:, None, :])).max(axis=2)
+            out[name] = float(np.mean(gap.min(axis=1) < OWN_BRANCH_RAD))
+    return out
 
 
 def _item(value: float | None, goal: str, met: bool) -> dict[str, Any]:
@@ -197,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     table = format_table(result)
     print(table)
     rows = {r["method"]: r for r in result["summary"]["rows"]}
+    offered = own_branch_offered(arm, models)
+    for name, share in offered.items():
+        print(f"{name}: a head within {OWN_BRANCH_RAD} rad of the configuration for {share:.1%}")
     checks = targets_check(arm, rows)
     for name, c in checks.items():
         print(f"{'MET ' if c['met'] else 'MISS'} {name}: {c['value']} (target {c['target']})")
@@ -210,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "table": result["summary"],
         "targets": checks,
         "plots": [p.name for p in plots],
+        "own_branch_offered": offered,
     }
     stem = out_dir / f"learned_ik_{arm.name}"
     atomic_write_json(stem.with_suffix(".json"), out)
