@@ -112,7 +112,7 @@ def check_models(arm: Arm, models: Mapping[str, IKSolver]) -> None:
                 f"model {name!r} was made for arm {model.arm.name!r} (URDF hash "
                 f"{model.arm.urdf_hash[:12]}), not for {arm.name!r} ({arm.urdf_hash[:12]})"
             )
-        if getattr(model, "refine_steps", 0) or any(s.numerical for s in model.walk()):
+        if not model.free:  # a polish or a fallback somewhere in it
             raise ValueError(
                 f"model {name!r} spends numerical calls (a polish or a fallback); pass the raw "
                 "model (refine_steps=0): the evaluation adds its own polish and HybridIK rows"
