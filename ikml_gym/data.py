@@ -5,12 +5,13 @@ saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
 
 * IK set: Latin hypercube samples of the joint box -> FK -> task features, plus
   the closed-form branch each sample lies on (``-1`` for arms without a closed form).
-* Classifier set: reachable poses from Latin hypercube joint samples plus
-  unreachable candidates (positions uniform in a ball of 1.5 x reach, half inside
-  the reach sphere and half outside; orientations uniform), labelled by an oracle
-  (closed form where one exists, multi-start DLS otherwise):
+* Classifier set: reachable poses from Latin hypercube joint samples, unreachable
+  candidates (positions uniform in a ball of 1.5 x reach, half inside the reach
+  sphere and half outside; orientations uniform) and boundary candidates (reachable
+  poses moved across the edge of the workspace: :func:`boundary_candidates`), all
+  labelled by an oracle (closed form where one exists, multi-start DLS otherwise):
   0 unreachable, 1 near-singular, 2 adequate, 3 high manipulability, by the 20 / 80
-  percentiles of kinv over the reachable set.
+  percentiles of kinv over the reachable poses of the first two kinds.
 """
 
 from __future__ import annotations
@@ -111,6 +112,40 @@ def unreachable_candidates(arm: Arm, n: int, rng: np.random.Generator) -> np.nda
     return np.column_stack([pos, quat])
 
 
+#: how far :func:`boundary_candidates` moves a pose: the radial scale about the reach
+#: centre (uniform in this range) and the largest turn of the orientation (radians)
+BOUNDARY_SCALE = (0.85, 1.25)
+BOUNDARY_TURN = np.deg2rad(45.0)
+
+
+def boundary_candidates(arm: Arm, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, feature_dim) poses near the edge of the reachable set, to be labelled by the oracle.
+
+    Each starts from the FK pose of a uniform random configuration. Half are pushed
+    along the reach direction (position scaled about ``arm.reach_center`` by a factor
+    uniform in :data:`BOUNDARY_SCALE`, orientation kept): they cross the outer and inner
+    edges of the workspace. The other half keep their position and turn their
+    orientation by a random rotation of up to :data:`BOUNDARY_TURN` (pose4: the pitch
+    by up to that angle): they cross the edge of what the wrist can reach there.
+    Near the edge both halves are roughly half reachable, which is where a classifier
+    trained on random poses alone is least sure.
+    """
+    feats = arm.fk_features(arm.scale_unit(rng.random((n, arm.dof))))
+    push = np.arange(n) < n // 2
+    scale = rng.uniform(*BOUNDARY_SCALE, int(push.sum()))
+    feats[push, :3] = arm.reach_center + (feats[push, :3] - arm.reach_center) * scale[:, None]
+    n_turn = int((~push).sum())
+    angle = rng.uniform(0.0, BOUNDARY_TURN, n_turn)
+    if arm.feature_kind == POSE4:
+        feats[~push, 3] = kin.wrap_angle(feats[~push, 3] + angle * rng.choice([-1.0, 1.0], n_turn))
+        return feats
+    axis = rng.normal(size=(n_turn, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    turned = Rotation.from_rotvec(axis * angle[:, None]) * Rotation.from_quat(feats[~push, 3:7])
+    feats[~push, 3:7] = kin.canonical_quat(turned.as_quat())
+    return feats
+
+
 class ReachabilityOracle:
     """Ground truth for a pose: reachable within the limits, and the best kinv over its solutions.
 
@@ -147,27 +182,42 @@ class ReachabilityOracle:
         return reachable, best
 
 
+def default_boundary(n_reachable: int) -> int:
+    """Boundary candidates in a classifier set by default: 3/5 of the reachable poses
+    (240,000 beside 400,000)."""
+    return 3 * n_reachable // 5
+
+
 def make_classifier_dataset(
     arm: Arm,
     n_reachable: int = 400_000,
     n_unreachable: int = 160_000,
     seed: int = 0,
     progress: bool = True,
+    n_boundary: int | None = None,
+    oracle_starts: int = 4,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Classifier set: ``features`` (N, feature_dim), ``label`` (N,), ``kinv`` (N,), shuffled.
 
-    Reachable poses come from Latin hypercube joint samples; the unreachable
-    candidates are labelled by the oracle too (some turn out reachable).
-    Thresholds (20th / 80th percentile of kinv over all reachable poses) go in the header.
+    Reachable poses come from Latin hypercube joint samples; the unreachable and the
+    boundary candidates (:func:`unreachable_candidates`, :func:`boundary_candidates`;
+    ``n_boundary`` defaults to :func:`default_boundary`, 0 gives the reference study's
+    set) are labelled by the oracle too. The class thresholds (20th / 80th percentile
+    of kinv over the reachable poses among the first two kinds, so the boundary share
+    does not move them) go in the header. ``oracle_starts``: DLS starts per pose where there is no closed form.
     """
-    if n_reachable <= 0 or n_unreachable < 0:
-        raise ValueError("n_reachable must be positive and n_unreachable non-negative")
+    n_boundary = default_boundary(n_reachable) if n_boundary is None else n_boundary
+    if n_reachable <= 0 or n_unreachable < 0 or n_boundary < 0:
+        raise ValueError(
+            "n_reachable must be positive, n_unreachable and n_boundary non-negative"
+        )
     rng = np.random.default_rng(seed)
     q = latin_hypercube_q(arm, n_reachable, seed)
-    feats = np.concatenate(
-        [np.empty((n_reachable, arm.feature_dim)), unreachable_candidates(arm, n_unreachable, rng)]
-    )
-    oracle = ReachabilityOracle(arm, seed=seed)
+    parts = [np.empty((n_reachable, arm.feature_dim)), unreachable_candidates(arm, n_unreachable, rng)]
+    if n_boundary:
+        parts.append(boundary_candidates(arm, n_boundary, rng))
+    feats = np.concatenate(parts)
+    oracle = ReachabilityOracle(arm, starts=oracle_starts, seed=seed)
     n = len(feats)
     reachable = np.empty(n, dtype=bool)
     kinv = np.empty(n)
@@ -176,7 +226,8 @@ def make_classifier_dataset(
             stop = min(s.stop, n_reachable)
             feats[s.start : stop] = arm.fk_features(q[s.start : stop])
         reachable[s], kinv[s] = oracle(feats[s])
-    thresholds = np.percentile(kinv[reachable], CLASS_PERCENTILES)
+    sampled = slice(0, n_reachable + n_unreachable)  # not the boundary rows
+    thresholds = np.percentile(kinv[sampled][reachable[sampled]], CLASS_PERCENTILES)
     labels = label_from_kinv(reachable, kinv, thresholds)
     order = rng.permutation(n)
     header = dataset_header(
@@ -185,8 +236,9 @@ def make_classifier_dataset(
         seed,
         n_reachable=n_reachable,
         n_unreachable=n_unreachable,
+        n_boundary=n_boundary,
         thresholds=thresholds.tolist(),
-        oracle="closed_form" if oracle.exact else "multi_start_dls",
+        oracle="closed_form" if oracle.exact else f"multi_start_dls x{oracle_starts}",
         class_counts=np.bincount(labels, minlength=4).tolist(),
     )
     return {"features": feats[order], "label": labels[order], "kinv": kinv[order]}, header

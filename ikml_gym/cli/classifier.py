@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .arguments import output_file, output_folder, output_model, positive_int
+from .arguments import int_list, output_file, output_folder, output_model, positive_int
 
 
 def _dataset(args: argparse.Namespace, arm: Any) -> tuple[dict, dict]:
@@ -24,7 +24,10 @@ def _dataset(args: argparse.Namespace, arm: Any) -> tuple[dict, dict]:
         if header.get("kind") != "classifier":
             raise ValueError(f"{args.data} is a {header.get('kind')!r} dataset, not 'classifier'")
         return arrays, header
-    return make_classifier_dataset(arm, seed=args.data_seed, progress=not args.quiet)
+    return make_classifier_dataset(
+        arm, seed=args.data_seed, progress=not args.quiet, n_boundary=args.n_boundary,
+        oracle_starts=args.oracle_starts,
+    )  # fmt: skip
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
     from ..arms import load_arm
     from ..learned.classifier_eval import plot_learning_curve
-    from ..learned.train_classifier import TrainConfig, train_classifier
+    from ..learned.train_classifier import HIDDEN, TrainConfig, train_classifier
 
     arm = load_arm(args.arm)
     t0 = time.perf_counter()
@@ -40,15 +43,18 @@ def _train_classifier(args: argparse.Namespace) -> int:
     data_s = time.perf_counter() - t0
     cfg = TrainConfig(
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
-        threads=args.threads,
+        threads=args.threads, hidden=args.hidden or HIDDEN,
     )  # fmt: skip
     model, hist = train_classifier(
         arm, arrays["features"], arrays["label"].astype(np.int64),
         np.asarray(header["thresholds"]), cfg, progress=not args.quiet,
         checkpoint=args.checkpoint,
     )  # fmt: skip
+    model.info["command"] = args.command_line
     model.info["data_seconds"] = round(data_s, 2)
-    model.info["data"] = {k: header.get(k) for k in ("seed", "n_reachable", "n_unreachable")}
+    model.info["data"] = {
+        k: header.get(k) for k in ("seed", "n_reachable", "n_unreachable", "n_boundary", "oracle")
+    }
     out = args.out or f"runs/{arm.name}_classifier"
     weights, header_path = model.save(out)
     if args.plots:
@@ -94,6 +100,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
     p.add_argument("--data", help="a .npz from `ikml-gym data classifier` (else one is generated)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of a generated dataset")
+    p.add_argument(
+        "--n-boundary", type=int, default=None,
+        help="boundary poses in a generated dataset (default 240000; 0: the reference study's set)",
+    )  # fmt: skip
+    p.add_argument(
+        "--oracle-starts", type=positive_int, default=4,
+        help="DLS starts per pose of the oracle for arms without a closed form (default 4)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -109,6 +123,7 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
         "--epochs", type=positive_int, default=EPOCHS, help=f"at most (default {EPOCHS})"
     )
     p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    p.add_argument("--hidden", type=int_list, help="hidden layer widths (default 256,256,256)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--out", type=output_model, help="model stem (default runs/ARM_classifier)")

@@ -29,8 +29,9 @@ def _data_classifier(args: argparse.Namespace) -> int:
     arm = load_arm(args.arm)
     t0 = time.perf_counter()
     arrays, header = make_classifier_dataset(
-        arm, args.n_reachable, args.n_unreachable, seed=args.seed, progress=not args.quiet
-    )
+        arm, args.n_reachable, args.n_unreachable, seed=args.seed, progress=not args.quiet,
+        n_boundary=args.n_boundary, oracle_starts=args.oracle_starts,
+    )  # fmt: skip
     header["seconds"] = round(time.perf_counter() - t0, 3)
     save_dataset(args.out, arrays, header)
     print(json.dumps({"out": str(args.out), **header}))
@@ -52,6 +53,14 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
     p.add_argument("--n-reachable", type=positive_int, default=400_000)
     p.add_argument("--n-unreachable", type=positive_int, default=160_000)
+    p.add_argument(
+        "--n-boundary", type=int, default=None,
+        help="boundary poses (default 3/5 of --n-reachable; 0: the reference study's set)",
+    )  # fmt: skip
+    p.add_argument(
+        "--oracle-starts", type=positive_int, default=4,
+        help="DLS starts per pose of the oracle for arms without a closed form (default 4)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out", type=output_file, required=True, help="output .npz (written atomically)"

@@ -4,6 +4,13 @@ Classes (:data:`ikml_gym.labels.CLASS_NAMES`): 0 unreachable, 1 near-singular
 (bottom 20% of kinv over reachable poses), 2 adequate (middle 60%), 3 high
 manipulability (top 20%); the two kinv thresholds are stored with the model.
 
+Decision rule: a pose is reachable when P(reachable) = 1 - P(unreachable) is above the
+model's operating point ``reach_threshold`` (chosen on the validation split when the
+model is trained, so that false "reachable" answers are no more frequent than false
+"unreachable" ones; 0.5 for files that carry none); a reachable pose's class is the
+likeliest of classes 1-3. Label, ``is_reachable`` and the feasibility filter all follow
+this one rule.
+
 The network is an MLP over standardised inputs
 (:func:`~ikml_gym.learned.classifier_encoding.input_features`: the task features
 plus quantities derived from them), ReLU hidden layers and 4 logits. Inference is a
@@ -71,7 +78,8 @@ class ClassifierResult:
     """Batched classifier output.
 
     Attributes:
-        label: (N,) int class (0 unreachable .. 3 high manipulability).
+        label: (N,) int class (0 unreachable .. 3 high manipulability), by the model's
+            decision rule (the module docstring).
         proba: (N, 4) class probabilities, rows sum to 1.
         confidence: (N,) max class probability.
         p_reachable: (N,) probability of classes 1-3 (1 - proba[:, 0]).
@@ -94,6 +102,7 @@ class FeasibilityClassifier:
         thresholds: (2,) kinv thresholds between classes 1|2 and 2|3.
         spec: :func:`input_spec` of the arm.
         info: training metadata (seed, epochs, metrics, timings) kept in the header.
+        reach_threshold: the operating point: reachable when P(reachable) is above it.
     """
 
     arm: Arm
@@ -103,8 +112,14 @@ class FeasibilityClassifier:
     thresholds: np.ndarray
     spec: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    reach_threshold: float = 0.5
 
     def __post_init__(self) -> None:
+        if not 0.0 < float(self.reach_threshold) < 1.0:
+            raise ValueError(f"reach_threshold must be in (0, 1), got {self.reach_threshold!r}")
+        self.reach_threshold = float(self.reach_threshold)
+        # reachable <=> sum_k>0 exp(z_k) > odds * exp(z_0), odds = t / (1 - t)
+        self._reach_odds = self.reach_threshold / (1.0 - self.reach_threshold)
         self.mean = np.asarray(self.mean, dtype=np.float64)
         self.std = np.asarray(self.std, dtype=np.float64)
         self.thresholds = np.asarray(self.thresholds, dtype=np.float64)
@@ -151,11 +166,17 @@ class FeasibilityClassifier:
         proba = np.exp(z)
         proba /= proba.sum(axis=1, keepdims=True)
         return ClassifierResult(
-            label=np.argmax(proba, axis=1),
+            label=self._decide(proba),
             proba=proba,
             confidence=proba.max(axis=1),
             p_reachable=1.0 - proba[:, UNREACHABLE],
         )
+
+    def _decide(self, weights: np.ndarray) -> np.ndarray:
+        """(N,) classes by the decision rule from (N, 4) probabilities, or any positive
+        weights proportional to them (exp of shifted logits)."""
+        reachable = weights[:, 1:].sum(axis=1) > self._reach_odds * weights[:, UNREACHABLE]
+        return np.where(reachable, weights[:, 1:].argmax(axis=1) + 1, UNREACHABLE)
 
     def _unbatch(self, features: object, pick: Callable[[ClassifierResult], np.ndarray]):
         f, single = self.arm.check_features(features)
@@ -167,10 +188,11 @@ class FeasibilityClassifier:
         return self._unbatch(features, lambda r: r.proba)
 
     def predict(self, features: object) -> np.ndarray:
-        """Class labels (N,) int; a scalar for one pose (the argmax of the logits: the
-        softmax does not change it, so it is not computed)."""
+        """Class labels (N,) int by the decision rule; a scalar for one pose (the softmax's
+        normalisation does not change the rule, so it is not computed)."""
         f, single = self.arm.check_features(features)
-        labels = self._logits(f).argmax(axis=1)
+        z = self._logits(f)
+        labels = self._decide(np.exp(z - z.max(axis=1, keepdims=True)))
         return labels[0] if single else labels
 
     def confidence(self, features: object) -> np.ndarray:
@@ -182,16 +204,18 @@ class FeasibilityClassifier:
         return self._unbatch(features, lambda r: r.p_reachable)
 
     def is_reachable(self, features: object) -> np.ndarray:
-        """(N,) bool: P(reachable) > 0.5; a bool for one pose."""
-        return self._unbatch(features, lambda r: r.p_reachable > 0.5)
+        """(N,) bool: P(reachable) above the operating point ``reach_threshold``; a bool
+        for one pose."""
+        return self._unbatch(features, lambda r: r.label != UNREACHABLE)
 
     # ----------------------------------------------------------- persistence
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write ``PATH.safetensors`` + ``PATH.json`` atomically (no pickle;
         :mod:`ikml_gym.learned.classifier_file`)."""
         return write_classifier_model(
-            path, self.arm, self.layers, self.mean, self.std, self.thresholds, self.spec, self.info
-        )
+            path, self.arm, self.layers, self.mean, self.std, self.thresholds, self.spec,
+            self.info, self.reach_threshold,
+        )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path, arm: Arm | None = None) -> FeasibilityClassifier:
@@ -206,7 +230,10 @@ class FeasibilityClassifier:
 
     def __repr__(self) -> str:
         hidden = [int(w.shape[1]) for w, _ in self.layers[:-1]]
-        return f"FeasibilityClassifier(arm={self.arm.name!r}, hidden={hidden})"
+        return (
+            f"FeasibilityClassifier(arm={self.arm.name!r}, hidden={hidden}, "
+            f"reach_threshold={self.reach_threshold:.3g})"
+        )
 
 
 def pretrained_path(name: str) -> Path:

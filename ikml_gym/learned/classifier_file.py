@@ -4,7 +4,8 @@ Tensors: ``input_mean`` / ``input_std`` (d,) float64 (standardisation of
 :func:`~ikml_gym.learned.classifier_encoding.input_features`), ``thresholds`` (2,)
 (kinv between classes 1|2 and 2|3), and per layer ``layer{i}.weight`` (in, out) and
 ``layer{i}.bias`` (out,) float32. The header adds the layer count, hidden widths,
-class names, thresholds, the input spec and the training metadata.
+class names, thresholds, the operating point ``reach_threshold`` (optional: 0.5 when
+absent, as in the first files), the input spec and the training metadata.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def write_classifier_model(
     thresholds: np.ndarray,
     spec: dict[str, Any],
     info: dict[str, Any],
+    reach_threshold: float = 0.5,
 ) -> tuple[Path, Path]:
     """Write ``PATH.safetensors`` + ``PATH.json`` atomically (no pickle) -> both paths."""
     tensors: dict[str, np.ndarray] = {
@@ -49,6 +51,7 @@ def write_classifier_model(
         "hidden": [int(w.shape[1]) for w, _ in layers[:-1]],
         "class_names": list(CLASS_NAMES),
         "thresholds": thresholds.tolist(),
+        "reach_threshold": float(reach_threshold),
         "input_spec": spec,
         "training": info,
     }
@@ -58,7 +61,7 @@ def write_classifier_model(
 def read_classifier_model(path: str | Path, arm: Arm | None = None) -> dict[str, Any]:
     """Read and verify a classifier model file -> the keyword arguments of
     ``FeasibilityClassifier`` (``arm``, ``layers``, ``mean``, ``std``, ``thresholds``,
-    ``spec``, ``info``); ``arm`` defaults to the shipped arm named in the header.
+    ``spec``, ``info``, ``reach_threshold``); ``arm`` defaults to the shipped arm named in the header.
 
     Raises:
         ModelFileError: missing, damaged or malformed files.
@@ -74,6 +77,9 @@ def read_classifier_model(path: str | Path, arm: Arm | None = None) -> dict[str,
     if not np.allclose(header["input_spec"]["tip_offset"], arm.chain.tip[:3, 3]):
         raise ModelFileError(f"{path}: input_spec does not match arm {arm.name!r}")
     n = header["n_layers"]
+    reach_threshold = header.get("reach_threshold", 0.5)
+    if not isinstance(reach_threshold, (int, float)) or not 0.0 < reach_threshold < 1.0:
+        raise ModelFileError(f"{path}: reach_threshold must be a number in (0, 1)")
     return {
         "arm": arm,
         "layers": [(tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]) for i in range(n)],
@@ -82,6 +88,7 @@ def read_classifier_model(path: str | Path, arm: Arm | None = None) -> dict[str,
         "thresholds": tensors["thresholds"],
         "spec": header["input_spec"],
         "info": header.get("training", {}),
+        "reach_threshold": float(reach_threshold),
     }
 
 

@@ -146,12 +146,8 @@ class FeasibilityFilter:
         r = self.classifier.evaluate(f)
         conf = self._gate(r)
         from_model = conf > self.confidence
-        if self.gate == "class":
-            label = r.label.copy()
-            reachable = label > 0
-        else:  # label consistent with the reachability answer: best reachable class if reachable
-            reachable = r.p_reachable > 0.5
-            label = np.where(reachable, 1 + np.argmax(r.proba[:, 1:], axis=1), 0)
+        label = r.label.copy()  # the classifier's decision rule, for either gate
+        reachable = label > 0
         q = np.full((len(f), self.arm.dof), np.nan)
         ask = np.flatnonzero(~from_model)
         if len(ask):
