@@ -8,7 +8,7 @@ saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
 * Classifier set: reachable poses from Latin hypercube joint samples, unreachable
   candidates (positions uniform in a ball of 1.5 x reach, half inside the reach
   sphere and half outside; orientations uniform) and boundary candidates (reachable
-  poses moved across the edge of the workspace: :func:`boundary_candidates`), all
+  poses moved to about the edge of the workspace: :func:`boundary_candidates`), all
   labelled by an oracle (closed form where one exists, multi-start DLS otherwise):
   0 unreachable, 1 near-singular, 2 adequate, 3 high manipulability, by the 20 / 80
   percentiles of kinv over the reachable poses of the first two kinds.
@@ -16,6 +16,7 @@ saved with :func:`ikml_gym.io.save_dataset` (``.npz`` + JSON header):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from itertools import pairwise
 from typing import Any
 
@@ -32,17 +33,18 @@ from .labels import CLASS_PERCENTILES, label_from_kinv
 _CHUNK = 50_000
 
 
-def _chunks(n: int, desc: str, progress: bool) -> list[slice]:
-    """Slices of at most ``_CHUNK`` rows; with ``progress`` a tqdm bar over them (the
-    ``[train]`` extra)."""
+def _chunks(n: int, desc: str, progress: bool) -> Iterator[slice]:
+    """Slices of at most ``_CHUNK`` rows, yielded one by one; with ``progress`` a tqdm bar
+    that advances as each is consumed (the ``[train]`` extra)."""
     bounds = [*range(0, n, _CHUNK), n]
-    pairs = list(pairwise(bounds))
+    pairs: Iterable[tuple[int, int]] = list(pairwise(bounds))
     if progress:
         require("train", "tqdm")
         from tqdm.auto import tqdm
 
-        pairs = list(tqdm(pairs, desc=desc, unit="chunk"))
-    return [slice(a, b) for a, b in pairs]
+        pairs = tqdm(pairs, desc=desc, unit="chunk")
+    for a, b in pairs:
+        yield slice(a, b)
 
 
 def latin_hypercube_q(arm: Arm, n: int, seed: int) -> np.ndarray:
@@ -112,38 +114,142 @@ def unreachable_candidates(arm: Arm, n: int, rng: np.random.Generator) -> np.nda
     return np.column_stack([pos, quat])
 
 
-#: how far :func:`boundary_candidates` moves a pose: the radial scale about the reach
-#: centre (uniform in this range) and the largest turn of the orientation (radians)
-BOUNDARY_SCALE = (0.85, 1.25)
-BOUNDARY_TURN = np.deg2rad(45.0)
+#: bisection steps of :func:`boundary_candidates`' search for the edge of the workspace
+BOUNDARY_STEPS = 7
+#: spread of the boundary candidates about the edge found: radial (a fraction of the
+#: edge's distance from the reach centre) and angular (radians)
+BOUNDARY_SPREAD = (0.03, np.deg2rad(5.0))
+#: share of the radial candidates that search outwards (the rest search inwards)
+BOUNDARY_OUTWARD = 0.75
 
 
-def boundary_candidates(arm: Arm, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, feature_dim) poses near the edge of the reachable set, to be labelled by the oracle.
+def boundary_candidates(
+    arm: Arm,
+    n: int,
+    rng: np.random.Generator,
+    oracle: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    steps: int = BOUNDARY_STEPS,
+) -> np.ndarray:
+    """(n, feature_dim) poses scattered about the edge of the reachable set, found by the
+    oracle, to be labelled by it.
 
-    Each starts from the FK pose of a uniform random configuration. Half are pushed
-    along the reach direction (position scaled about ``arm.reach_center`` by a factor
-    uniform in :data:`BOUNDARY_SCALE`, orientation kept): they cross the outer and inner
-    edges of the workspace. The other half keep their position and turn their
-    orientation by a random rotation of up to :data:`BOUNDARY_TURN` (pose4: the pitch
-    by up to that angle): they cross the edge of what the wrist can reach there.
-    Near the edge both halves are roughly half reachable, which is where a classifier
-    trained on random poses alone is least sure.
+    Each starts from the FK pose of a uniform random configuration and walks along a
+    path out of the reachable set, and bisection (``steps`` oracle calls, after one for
+    the path's far end) finds where the pose stops being reachable:
+
+    * half move along the reach direction, orientation kept: out to 1.5 x reach
+      (:data:`BOUNDARY_OUTWARD` of them) or in to the reach centre;
+    * half keep their position and turn the orientation about a random axis, up to
+      half a turn (pose4: the pitch, either way).
+
+    The candidate is then drawn about the edge (:data:`BOUNDARY_SPREAD`): roughly half
+    land on each side, where a classifier trained on random poses alone is least sure.
+    Where the far end is still reachable there is no edge on the path and the
+    candidate is drawn uniformly along it.
     """
     feats = arm.fk_features(arm.scale_unit(rng.random((n, arm.dof))))
-    push = np.arange(n) < n // 2
-    scale = rng.uniform(*BOUNDARY_SCALE, int(push.sum()))
-    feats[push, :3] = arm.reach_center + (feats[push, :3] - arm.reach_center) * scale[:, None]
-    n_turn = int((~push).sum())
-    angle = rng.uniform(0.0, BOUNDARY_TURN, n_turn)
-    if arm.feature_kind == POSE4:
-        feats[~push, 3] = kin.wrap_angle(feats[~push, 3] + angle * rng.choice([-1.0, 1.0], n_turn))
-        return feats
-    axis = rng.normal(size=(n_turn, 3))
-    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
-    turned = Rotation.from_rotvec(axis * angle[:, None]) * Rotation.from_quat(feats[~push, 3:7])
-    feats[~push, 3:7] = kin.canonical_quat(turned.as_quat())
+    radial = np.arange(n) < n // 2
+    m_r, m_t = int(radial.sum()), int((~radial).sum())
+    # radial: scale s of the offset from the reach centre, from 1 to the far end
+    offset = feats[radial, :3] - arm.reach_center
+    dist = np.maximum(np.linalg.norm(offset, axis=1), 1e-9)
+    far = np.where(rng.random(m_r) < BOUNDARY_OUTWARD, 1.5 * arm.reach / dist, 0.0)
+
+    def moved(scale: np.ndarray) -> np.ndarray:
+        out = feats[radial].copy()
+        out[:, :3] = arm.reach_center + offset * scale[:, None]
+        return out
+
+    scale = _about_edge(oracle, moved, np.ones(m_r), far, steps, rng, BOUNDARY_SPREAD[0], True)
+    feats[radial] = moved(scale)
+    # turn: angle about a random axis, from 0 to half a turn
+    turned = _turner(arm, feats[~radial], rng)
+    angle = _about_edge(
+        oracle, turned, np.zeros(m_t), np.full(m_t, np.pi), steps, rng, BOUNDARY_SPREAD[1], False
+    )
+    feats[~radial] = turned(angle)
     return feats
+
+
+def _turner(
+    arm: Arm, feats: np.ndarray, rng: np.random.Generator
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A function: (m,) angles -> the (m, feature_dim) poses turned by them about random
+    axes (pose4: the pitch turned either way)."""
+    m = len(feats)
+    if arm.feature_kind == POSE4:
+        sign = rng.choice([-1.0, 1.0], m)
+
+        def turn4(angle: np.ndarray) -> np.ndarray:
+            out = feats.copy()
+            out[:, 3] = kin.wrap_angle(feats[:, 3] + sign * angle)
+            return out
+
+        return turn4
+    axis = rng.normal(size=(m, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    start = Rotation.from_quat(feats[:, 3:7])
+
+    def turn7(angle: np.ndarray) -> np.ndarray:
+        out = feats.copy()
+        out[:, 3:7] = kin.canonical_quat(
+            (Rotation.from_rotvec(axis * angle[:, None]) * start).as_quat()
+        )
+        return out
+
+    return turn7
+
+
+def _about_edge(
+    oracle: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    poses_at: Callable[[np.ndarray], np.ndarray],
+    near: np.ndarray,
+    far: np.ndarray,
+    steps: int,
+    rng: np.random.Generator,
+    spread: float,
+    relative: bool,
+) -> np.ndarray:
+    """(m,) path parameters drawn about the edge of reachability on each path.
+
+    ``poses_at(v)`` gives the poses at parameters ``v``; ``near`` is reachable, ``far`` the
+    path's end. Bisection keeps the last reachable parameter in ``near`` and the first
+    unreachable one in ``far``; the draw is the edge plus normal noise of ``spread``
+    (times the edge value where ``relative``), clipped to the path. Paths whose far end
+    is reachable get a uniform draw along the path.
+    """
+    lo, hi = near.astype(float), far.astype(float)
+    no_edge = oracle(poses_at(hi))[0]
+    for _ in range(steps):
+        mid = (lo + hi) / 2.0
+        ok = oracle(poses_at(mid))[0]
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    edge = (lo + hi) / 2.0
+    noise = rng.normal(0.0, spread, len(edge)) * (np.abs(edge) if relative else 1.0)
+    uniform = near + (far - near) * rng.random(len(edge))
+    a, b = np.minimum(near, far), np.maximum(near, far)
+    return np.where(no_edge, uniform, np.clip(edge + noise, a, b))
+
+
+def shell_poses(
+    arm: Arm, n: int, rng: np.random.Generator, inner: float = 0.0, outer: float = 1.5
+) -> np.ndarray:
+    """(n, feature_dim) poses with positions uniform in volume between ``inner`` and
+    ``outer`` x reach around ``arm.reach_center`` and uniform orientations (pose4: the
+    pitch uniform in [-pi, pi)). With the defaults: the reference study's random poses
+    in a ball of 1.5 x reach; ``inner=0.8, outer=1.1``: the band where the edge of the
+    workspace lies."""
+    if not 0.0 <= inner < outer:
+        raise ValueError(f"need 0 <= inner < outer, got {inner}, {outer}")
+    lo, hi = (inner * arm.reach) ** 3, (outer * arm.reach) ** 3
+    radius = np.cbrt(lo + rng.random(n) * (hi - lo))
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    pos = arm.reach_center + direction * radius[:, None]
+    if arm.feature_kind == POSE4:
+        return np.column_stack([pos, rng.uniform(-np.pi, np.pi, n)])
+    quat = kin.canonical_quat(Rotation.random(n, random_state=rng).as_quat())
+    return np.column_stack([pos, quat])
 
 
 class ReachabilityOracle:
@@ -204,20 +310,22 @@ def make_classifier_dataset(
     ``n_boundary`` defaults to :func:`default_boundary`, 0 gives the reference study's
     set) are labelled by the oracle too. The class thresholds (20th / 80th percentile
     of kinv over the reachable poses among the first two kinds, so the boundary share
-    does not move them) go in the header. ``oracle_starts``: DLS starts per pose where there is no closed form.
+    does not move them) go in the header. ``oracle_starts``: DLS starts per pose where
+    there is no closed form.
     """
     n_boundary = default_boundary(n_reachable) if n_boundary is None else n_boundary
     if n_reachable <= 0 or n_unreachable < 0 or n_boundary < 0:
-        raise ValueError(
-            "n_reachable must be positive, n_unreachable and n_boundary non-negative"
-        )
+        raise ValueError("n_reachable must be positive, n_unreachable and n_boundary non-negative")
     rng = np.random.default_rng(seed)
     q = latin_hypercube_q(arm, n_reachable, seed)
-    parts = [np.empty((n_reachable, arm.feature_dim)), unreachable_candidates(arm, n_unreachable, rng)]
-    if n_boundary:
-        parts.append(boundary_candidates(arm, n_boundary, rng))
-    feats = np.concatenate(parts)
     oracle = ReachabilityOracle(arm, starts=oracle_starts, seed=seed)
+    parts = [
+        np.empty((n_reachable, arm.feature_dim)),
+        unreachable_candidates(arm, n_unreachable, rng),
+    ]
+    if n_boundary:
+        parts.append(boundary_candidates(arm, n_boundary, rng, oracle))
+    feats = np.concatenate(parts)
     n = len(feats)
     reachable = np.empty(n, dtype=bool)
     kinv = np.empty(n)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..labels import CLASS_NAMES
+from ..arms import Arm
+from ..data import ReachabilityOracle, shell_poses
+from ..labels import CLASS_NAMES, label_from_kinv
 from ..plots import pyplot
 from ..tables import markdown_table
 from .classifier import FeasibilityClassifier
@@ -22,6 +25,11 @@ from .feasibility import DEFAULT_CONFIDENCE, DLS_FALLBACK, FeasibilityFilter
 from .train_classifier import split_indices
 
 ECE_BINS = 15
+#: the reference study's reachability test set: FK poses of random configurations and
+#: random poses in a ball of 1.5 x reach (uniform orientations), 20,000 of each
+MIX_SIZES = (20_000, 20_000)
+#: where the edge of the workspace lies: poses between these multiples of the reach
+BAND = (0.8, 1.1)
 #: the DLSIK settings the filter row is measured with (see feasibility.DLS_FALLBACK)
 FILTER_FALLBACK = DLS_FALLBACK
 
@@ -42,19 +50,90 @@ def expected_calibration_error(
     return float(ece)
 
 
+def binary_counts(said_reachable: np.ndarray, reachable: np.ndarray) -> dict[str, Any]:
+    """Binary reachability answers against the truth: ``n``, ``binary_correct``,
+    ``binary_accuracy``, ``false_reachable`` (unreachable poses called reachable: the
+    costly kind) and ``false_unreachable``."""
+    said, truth = np.asarray(said_reachable, bool), np.asarray(reachable, bool)
+    correct = int(np.sum(said == truth))
+    return {
+        "n": len(truth),
+        "binary_correct": correct,
+        "binary_accuracy": correct / max(len(truth), 1),
+        "false_reachable": int(np.sum(said & ~truth)),
+        "false_unreachable": int(np.sum(~said & truth)),
+    }
+
+
+@dataclass
+class LabelledPoses:
+    """Poses with the oracle's answer: ``features`` (N, feature_dim), ``reachable`` (N,)
+    bool, ``kinv`` (N,) (the best over the solutions; 0 where unreachable)."""
+
+    name: str
+    features: np.ndarray
+    reachable: np.ndarray
+    kinv: np.ndarray
+
+    def labels(self, thresholds: np.ndarray) -> np.ndarray:
+        """(N,) classes by a model's kinv ``thresholds``."""
+        return label_from_kinv(self.reachable, self.kinv, thresholds)
+
+
+def study_mix(
+    arm: Arm,
+    seed: int,
+    sizes: tuple[int, int] = MIX_SIZES,
+    oracle: ReachabilityOracle | None = None,
+) -> LabelledPoses:
+    """The reference study's reachability test (:data:`MIX_SIZES`), labelled by the oracle."""
+    rng = np.random.default_rng(seed)
+    q = arm.scale_unit(rng.random((sizes[0], arm.dof)))
+    feats = np.concatenate([arm.fk_features(q), shell_poses(arm, sizes[1], rng)])
+    reach, kinv = (oracle or ReachabilityOracle(arm, seed=seed))(feats)
+    return LabelledPoses("study-style mix", feats, reach, kinv)
+
+
+def boundary_band(
+    arm: Arm, seed: int, n: int = 20_000, oracle: ReachabilityOracle | None = None
+) -> LabelledPoses:
+    """``n`` random poses in the :data:`BAND` of the reach (uniform orientations), labelled."""
+    feats = shell_poses(arm, n, np.random.default_rng(seed), *BAND)
+    reach, kinv = (oracle or ReachabilityOracle(arm, seed=seed))(feats)
+    return LabelledPoses(f"boundary band {BAND[0]}-{BAND[1]} x reach", feats, reach, kinv)
+
+
+def oracle_disagreement(
+    arm: Arm, poses: LabelledPoses, n: int = 2_000, starts: int = 32, seed: int = 1
+) -> dict[str, Any]:
+    """How often a stronger oracle (``starts`` DLS starts, another seed) answers ``n`` of
+    the poses otherwise: a multi-start oracle can miss solutions, so its labels have an
+    error of their own. Zero by construction where the closed form labels the poses."""
+    idx = np.random.default_rng(seed).choice(
+        len(poses.reachable), min(n, len(poses.reachable)), replace=False
+    )
+    strong, _ = ReachabilityOracle(arm, starts=starts, seed=seed)(poses.features[idx])
+    weak = poses.reachable[idx]
+    return {
+        "n": len(idx),
+        "starts": starts,
+        "disagree": int(np.sum(strong != weak)),
+        "found_by_stronger_only": int(np.sum(strong & ~weak)),
+        "rate": float(np.mean(strong != weak)),
+    }
+
+
 def split_metrics(
     model: FeasibilityClassifier, feats: np.ndarray, labels: np.ndarray
 ) -> dict[str, Any]:
-    """4-class accuracy, cross-entropy, binary reachability and ECE on one split."""
+    """4-class accuracy, cross-entropy, binary reachability (by the model's decision rule)
+    with its two kinds of error, and ECE on one labelled set."""
     r = model.evaluate(feats)
     p_true = np.clip(r.proba[np.arange(len(labels)), labels], 1e-12, 1.0)
-    reach_ok = int(np.sum((r.p_reachable > 0.5) == (labels > 0)))
     return {
-        "n": len(labels),
+        **binary_counts(r.label > 0, labels > 0),
         "accuracy": float(np.mean(r.label == labels)),
         "loss": float(-np.mean(np.log(p_true))),
-        "binary_correct": reach_ok,
-        "binary_accuracy": reach_ok / max(len(labels), 1),
         "ece": expected_calibration_error(r.proba, labels),
         "confusion": confusion_matrix(labels, r.label).tolist(),
     }
@@ -101,7 +180,7 @@ def choose_confidence(
     """
     r = model.evaluate(feats)
     gate = np.maximum(r.p_reachable, 1.0 - r.p_reachable)
-    wrong = (r.p_reachable > 0.5) != (labels > 0)
+    wrong = (r.label > 0) != (labels > 0)
     c = float(gate[wrong].max()) if wrong.any() else 0.5
     c = 1.0 - (1.0 - c) * (1.0 - margin)
     return {"confidence": c, "fraction_from_model": float(np.mean(gate > c))}
