@@ -115,3 +115,28 @@ def test_side_by_side_runs_count_and_succeed_as_separate_runs(arm4):
         )
         assert stats.mean_final_distance_mm == pytest.approx(separate[name].mean_final_distance_mm)
         assert stats.wall_time_s > 0
+
+
+# ------------------------------------------------------------------ residual SAC
+@pytest.mark.slow
+def test_residual_sac_starts_at_the_prior_and_keeps_the_actor_still_while_the_critic_warms_up():
+    """Residual policy learning: the mean layer starts at zero, so the deterministic action
+    is exactly zero (the prior's own behaviour); during the critic-only warm-up the actor
+    does not move although gradient steps run; after it, it does."""
+    pytest.importorskip("stable_baselines3")
+    from ikml_gym.agents.sb3 import Residual, train_sac_her
+
+    env_id = "ikml_gym/Reach4DOFIKPrior-v0"
+    frozen, log = train_sac_her(env_id, 300, seed=0, eval_every=300, eval_episodes=3,
+                                learning_starts=50, residual=Residual(critic_warmup=10**6),
+                                eval_at_start=True)  # fmt: skip
+    assert frozen._n_updates > 0  # the critic learned
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=0)
+    action, _ = frozen.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(action, np.zeros(env.action_space.shape))
+    assert log.steps == [0, 300] and log.success_rate[0] == log.success_rate[1]
+    moving, _ = train_sac_her(env_id, 300, seed=0, eval_every=300, eval_episodes=1,
+                              learning_starts=50, residual=Residual(critic_warmup=0))  # fmt: skip
+    assert float(moving.actor.mu.weight.detach().abs().max()) > 0.0
+    env.close()

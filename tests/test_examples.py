@@ -59,8 +59,11 @@ def test_train_sac_prior_example(tmp_path):
     _run([EXAMPLES / "train_sac_prior.py", "--steps", "300", "--seeds", "0", "--eval-every", "150",
           "--eval-episodes", "2", "--out", tmp_path], tmp_path)  # fmt: skip
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) >= {"joints", "ik_prior"}
+    assert set(summary) >= {"joints", "ik_prior", "residual"}
     assert (tmp_path / "learning_curves.png").is_file()
+    residual = summary["residual"]["against_prior"]  # step 0 = the zero-action prior
+    assert residual["steps"] == 300 and 0.0 <= residual["zero_action_success"] <= 1.0
+    assert "train_sac_prior.py" in summary["residual"]["commands"][0]
 
 
 @pytest.mark.slow

@@ -6,6 +6,13 @@
     model, log = train_sac_her("ikml_gym/Reach4DOFIKPrior-v0", total_steps=20_000, seed=0)
     stats = evaluate_policy_ik(model, "ikml_gym/Reach4DOFIKPrior-v0", episodes=50)
 
+For the ``ik_prior`` envs ``residual=True`` trains the policy as a residual on the
+prior the way residual policy learning does it (Silver et al. 2018; Johannink et al.
+2019): the actor's mean layer starts at zero, so the policy's action starts at exactly
+zero (the prior's own behaviour); exploration is a small Gaussian around it (no
+uniform-random warm-up actions); and the critic trains alone for ``critic_warmup``
+gradient steps on that behaviour before the actor moves.
+
 stable-baselines3 (and with it torch) is imported only inside :func:`train_sac_her`, so
 ``import ikml_gym`` does not need it; without it that function raises
 :class:`~ikml_gym.errors.DependencyNotInstalled` naming ``pip install "ikml_gym[sb3]"``.
@@ -31,6 +38,8 @@ class TrainingLog:
     steps: list[int] = field(default_factory=list)
     success_rate: list[float] = field(default_factory=list)
     ik_calls_per_episode: list[float] = field(default_factory=list)
+    #: how the run was made: the command line and the settings (kept with the curve)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> None:
         """Write the log as JSON (atomically: a killed run leaves the previous file)."""
@@ -46,6 +55,7 @@ class TrainingLog:
             steps=[int(s) for s in data["steps"]],
             success_rate=[float(r) for r in data["success_rate"]],
             ik_calls_per_episode=[float(c) for c in data["ik_calls_per_episode"]],
+            meta=dict(data.get("meta", {})),
         )
 
     def steps_to(self, level: float) -> int | None:
@@ -86,6 +96,48 @@ def evaluate_policy_ik(
             env.close()
 
 
+@dataclass(frozen=True)
+class Residual:
+    """How a residual policy starts (see the module docstring).
+
+    Attributes:
+        critic_warmup: gradient steps in which only the critic (and the entropy
+            coefficient) learn; the actor is frozen.
+        initial_std: the exploration noise's standard deviation at the start, in units of
+            the action (before the tanh squashing; the ``ik_prior`` action is scaled by the
+            env's ``residual_scale``).
+    """
+
+    critic_warmup: int = 2_000
+    initial_std: float = 0.1
+
+
+def _residual_sac(sac_class: Any, residual: Residual) -> Any:
+    """A subclass of stable-baselines3's SAC that learns a residual policy."""
+    import math
+
+    class ResidualSAC(sac_class):  # type: ignore[misc, valid-type]
+        def _setup_model(self) -> None:
+            super()._setup_model()
+            actor = self.policy.actor
+            for layer in (actor.mu, actor.log_std):
+                layer.weight.data.zero_()
+                layer.bias.data.zero_()
+            actor.log_std.bias.data.fill_(math.log(residual.initial_std))
+
+        def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1):
+            # never the uniform-random warm-up: the prior's behaviour, with the policy's noise
+            return super()._sample_action(0, action_noise, n_envs)
+
+        def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+            learning = self._n_updates >= residual.critic_warmup
+            for p in self.actor.parameters():
+                p.requires_grad_(learning)
+            super().train(gradient_steps, batch_size)
+
+    return ResidualSAC
+
+
 def train_sac_her(
     env_id: str,
     total_steps: int,
@@ -97,12 +149,20 @@ def train_sac_her(
     verbose: int = 0,
     torch_threads: int = 1,
     log_path: str | Path | None = None,
+    residual: Residual | None = None,
+    eval_at_start: bool = False,
+    meta: dict[str, Any] | None = None,
     **make_kwargs: Any,
 ) -> tuple[Any, TrainingLog]:
     """Train SAC with ``HerReplayBuffer`` (future strategy, 4 goals) on ``env_id``.
 
     Every ``eval_every`` env steps a callback evaluates the deterministic policy on
-    a separate env and logs success rate and numerical IK calls per episode.
+    a separate env and logs success rate and numerical IK calls per episode
+    (``eval_at_start``: also at step 0, before any training).
+
+    ``residual``: learn a residual policy on an ``ik_prior`` env (:class:`Residual`, the
+    module docstring); ``learning_starts`` then only delays the first gradient step.
+    ``meta``: kept in the log (e.g. the command line that started the run).
 
     ``log_path``: where to write the :class:`TrainingLog` as JSON after every
     evaluation, so a long run killed midway keeps its curve so far.
@@ -126,21 +186,31 @@ def train_sac_her(
         torch.set_num_threads(torch_threads)
     env = gym.make(env_id, **make_kwargs)
     eval_env = gym.make(env_id, **make_kwargs)
-    log = TrainingLog()
+    log = TrainingLog(meta={**(meta or {}), "env_id": env_id, "make_kwargs": make_kwargs,
+                            "residual": None if residual is None else asdict(residual),
+                            "learning_starts": learning_starts, "net_arch": list(net_arch)})  # fmt: skip
 
     class _Eval(BaseCallback):
+        def _record(self) -> None:
+            stats = evaluate_policy_ik(self.model, eval_env, eval_episodes, seed=10_000)
+            log.steps.append(int(self.num_timesteps))
+            log.success_rate.append(stats["success_rate"])
+            log.ik_calls_per_episode.append(stats["ik_calls_per_episode"])
+            if log_path is not None:
+                log.save(log_path)
+
+        def _on_training_start(self) -> None:
+            if eval_at_start:
+                self._record()
+
         def _on_step(self) -> bool:
             if self.num_timesteps % eval_every == 0:
-                stats = evaluate_policy_ik(self.model, eval_env, eval_episodes, seed=10_000)
-                log.steps.append(int(self.num_timesteps))
-                log.success_rate.append(stats["success_rate"])
-                log.ik_calls_per_episode.append(stats["ik_calls_per_episode"])
-                if log_path is not None:
-                    log.save(log_path)
+                self._record()
             return True
 
+    algo = SAC if residual is None else _residual_sac(SAC, residual)
     try:
-        model = SAC(
+        model = algo(
             "MultiInputPolicy",
             env,
             replay_buffer_class=HerReplayBuffer,
