@@ -1,7 +1,8 @@
 """Bring your own URDF: the xArm6 from pybullet_data, from data to a filtered Reach env.
 
 1. load the arm from its URDF (FK, Jacobian, conditioning, numerical IK come free);
-2. label reachable / unreachable poses with multi-start DLS IK (no closed form here);
+2. label reachable / unreachable poses, and poses about the workspace edge, with multi-start
+   DLS IK (no closed form here);
 3. train a small feasibility classifier on them (fast settings);
 4. register a Reach env that samples only goals the classifier calls reachable;
 5. train a small multi-hypothesis learned IK through the arm's FK (no dataset, no closed
@@ -29,6 +30,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reachable", type=int, default=6000)
     parser.add_argument("--unreachable", type=int, default=2000)
+    parser.add_argument(
+        "--boundary", type=int, default=500,
+        help="poses about the workspace edge (each costs ~9 multi-start oracle calls here)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--ik-steps", type=int, default=2000, help="learned IK training steps")
@@ -39,7 +44,9 @@ def main() -> None:
     arm = ikml_gym.load_arm(urdf)
     print(f"{arm}: reach {arm.reach:.3f} m, joint limits (rad):\n{np.round(arm.joint_limits, 2)}")
 
-    data, header = make_classifier_dataset(arm, args.reachable, args.unreachable, seed=0)
+    data, header = make_classifier_dataset(
+        arm, args.reachable, args.unreachable, seed=0, n_boundary=args.boundary
+    )
     print(f"labelled by {header['oracle']}: class counts {header['class_counts']}")
 
     config = TrainConfig(epochs=args.epochs, hidden=(128, 128), early_stop=0)

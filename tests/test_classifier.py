@@ -233,20 +233,21 @@ def _shipped(name):
     return ikml_gym.load_classifier(name)
 
 
-@pytest.mark.parametrize("name, bound", [("arm6", 0.95), ("arm4", 0.95)])
-def test_shipped_model_accuracy(name, bound):
+@pytest.mark.parametrize("name", ["arm6", "arm4"])
+def test_shipped_model_accuracy(name):
+    """On a fresh sample of the reference study's reachability test (FK poses of random
+    configurations + random poses in a ball of 1.5 x reach, closed-form labels): the
+    benchmark's 40,000-pose numbers, within sampling noise."""
+    from ikml_gym.learned.classifier_eval import study_mix
+
     model = _shipped(name)
     assert model.arm.name == name
-    data, _header = make_classifier_dataset(model.arm, 3572, 1428, seed=2024, progress=False)
-    pred = model.predict(data["features"])
-    # fresh data, other thresholds (percentiles of this small set) -> relabel with the model's
-    from ikml_gym.data import ReachabilityOracle
-    from ikml_gym.labels import label_from_kinv
-
-    reach, kinv = ReachabilityOracle(model.arm)(data["features"])
-    labels = label_from_kinv(reach, kinv, model.thresholds)
-    assert np.mean(pred == labels) > bound
-    assert np.mean(model.is_reachable(data["features"]) == reach) > 0.995  # 99.76% on test
+    mix = study_mix(model.arm, seed=2024, sizes=(2000, 2000))
+    labels = mix.labels(model.thresholds)
+    assert np.mean(model.predict(mix.features) == labels) > 0.97
+    said = model.is_reachable(mix.features)
+    assert np.mean(said == mix.reachable) > 0.997
+    assert np.sum(said & ~mix.reachable) <= np.sum(~said & mix.reachable) + 3
 
 
 def test_shipped_model_wrong_arm():
