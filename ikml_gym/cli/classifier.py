@@ -34,7 +34,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..arms import load_arm
-    from ..learned.classifier_eval import plot_learning_curve
+    from ..learned.classifier_eval import OPERATING_SEED, plot_learning_curve, study_mix
     from ..learned.train_classifier import HIDDEN, TrainConfig, train_classifier
 
     arm = load_arm(args.arm)
@@ -45,10 +45,13 @@ def _train_classifier(args: argparse.Namespace) -> int:
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
         threads=args.threads, hidden=args.hidden or HIDDEN,
     )  # fmt: skip
+    operating = study_mix(arm, OPERATING_SEED + header["seed"])
     model, hist = train_classifier(
         arm, arrays["features"], arrays["label"].astype(np.int64),
         np.asarray(header["thresholds"]), cfg, progress=not args.quiet,
         checkpoint=args.checkpoint,
+        operating_poses=(operating.features, operating.reachable,
+                         f"{operating.name}, seed {OPERATING_SEED + header['seed']}"),
     )  # fmt: skip
     model.info["command"] = args.command_line
     model.info["data_seconds"] = round(data_s, 2)
