@@ -120,6 +120,9 @@ def test_decision_rule_follows_the_operating_point(tiny4):
     labels = strict.predict(f)
     np.testing.assert_array_equal(labels > 0, p > 0.9)
     np.testing.assert_array_equal(strict.evaluate(f).label, labels)
+    one_by_one = [strict.predict(x) for x in f[:100]]  # the one-pose path: Python floats
+    np.testing.assert_array_equal(one_by_one, labels[:100])
+    assert isinstance(one_by_one[0], np.integer)
     assert strict.is_reachable(f).sum() <= model.is_reachable(f).sum()
     with pytest.raises(ValueError, match="reach_threshold"):
         dataclasses.replace(model, reach_threshold=1.0)

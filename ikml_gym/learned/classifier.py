@@ -25,6 +25,7 @@ module (``from ikml_gym.learned.classifier import TrainConfig, train_classifier`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,7 @@ class FeasibilityClassifier:
         self.reach_threshold = float(self.reach_threshold)
         # reachable <=> sum_k>0 exp(z_k) > odds * exp(z_0), odds = t / (1 - t)
         self._reach_odds = self.reach_threshold / (1.0 - self.reach_threshold)
+        self._log_reach_odds = math.log(self._reach_odds)
         self.mean = np.asarray(self.mean, dtype=np.float64)
         self.std = np.asarray(self.std, dtype=np.float64)
         self.thresholds = np.asarray(self.thresholds, dtype=np.float64)
@@ -192,8 +194,22 @@ class FeasibilityClassifier:
         normalisation does not change the rule, so it is not computed)."""
         f, single = self.arm.check_features(features)
         z = self._logits(f)
+        if len(z) == 1:  # one pose: the rule on 4 Python floats, a few numpy calls cheaper
+            return self._decide_one(z[0].tolist(), single)
         labels = self._decide(np.exp(z - z.max(axis=1, keepdims=True)))
         return labels[0] if single else labels
+
+    def _decide_one(self, logits: list[float], single: bool) -> Any:
+        """:meth:`_decide` of one row of logits: an ``np.int64`` (``single``) or a (1,) array."""
+        z0, z1, z2, z3 = logits
+        top, label = (z1, 1) if z1 >= z2 else (z2, 2)
+        if z3 > top:
+            top, label = z3, 3
+        # log sum_k>0 exp(z_k) - z_0 > log(odds)
+        spread = math.exp(z1 - top) + math.exp(z2 - top) + math.exp(z3 - top)
+        if top + math.log(spread) - z0 <= self._log_reach_odds:
+            label = UNREACHABLE
+        return np.int64(label) if single else np.array([label])
 
     def confidence(self, features: object) -> np.ndarray:
         """Max class probability (N,); a scalar for one pose."""
