@@ -37,15 +37,24 @@ def output_model(value: str) -> Path:
     return Path(value)
 
 
-def positive_int(value: str) -> int:
-    """An integer >= 1."""
+def _int_at_least(value: str, low: int) -> int:
     try:
         n = int(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from exc
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    if n < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}")
     return n
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1."""
+    return _int_at_least(value, 1)
+
+
+def non_negative_int(value: str) -> int:
+    """An integer >= 0."""
+    return _int_at_least(value, 0)
 
 
 def int_list(value: str) -> tuple[int, ...]:
@@ -59,3 +68,17 @@ def int_list(value: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {value!r}")
     return sizes
+
+
+def add_classifier_data_options(p: argparse.ArgumentParser) -> None:
+    """The options of a generated classifier dataset beyond its size and seed (shared by
+    ``ikml-gym data classifier`` and ``ikml-gym train|eval classifier``)."""
+    p.add_argument(
+        "--n-boundary", type=non_negative_int, default=None,
+        help="poses about the workspace edge (default 3/5 of the reachable poses, 240000; "
+        "0: the reference study's set)",
+    )  # fmt: skip
+    p.add_argument(
+        "--oracle-starts", type=positive_int, default=4,
+        help="DLS starts per pose of the oracle for arms without a closed form (default 4)",
+    )  # fmt: skip

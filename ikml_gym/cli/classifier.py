@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .arguments import int_list, output_file, output_folder, output_model, positive_int
+from .arguments import (
+    add_classifier_data_options,
+    int_list,
+    output_file,
+    output_folder,
+    output_model,
+    positive_int,
+)
 
 
 def _dataset(args: argparse.Namespace, arm: Any) -> tuple[dict, dict]:
@@ -103,14 +110,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
     p.add_argument("--data", help="a .npz from `ikml-gym data classifier` (else one is generated)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of a generated dataset")
-    p.add_argument(
-        "--n-boundary", type=int, default=None,
-        help="boundary poses in a generated dataset (default 240000; 0: the reference study's set)",
-    )  # fmt: skip
-    p.add_argument(
-        "--oracle-starts", type=positive_int, default=4,
-        help="DLS starts per pose of the oracle for arms without a closed form (default 4)",
-    )  # fmt: skip
+    add_classifier_data_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

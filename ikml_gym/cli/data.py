@@ -8,7 +8,7 @@ import time
 
 from ..arms import load_arm
 from ..io import save_dataset
-from .arguments import output_file, positive_int
+from .arguments import add_classifier_data_options, output_file, positive_int
 
 
 def _data_ik(args: argparse.Namespace) -> int:
@@ -53,14 +53,7 @@ def register_cli(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--arm", default="arm6", help="arm name or URDF path (default arm6)")
     p.add_argument("--n-reachable", type=positive_int, default=400_000)
     p.add_argument("--n-unreachable", type=positive_int, default=160_000)
-    p.add_argument(
-        "--n-boundary", type=int, default=None,
-        help="boundary poses (default 3/5 of --n-reachable; 0: the reference study's set)",
-    )  # fmt: skip
-    p.add_argument(
-        "--oracle-starts", type=positive_int, default=4,
-        help="DLS starts per pose of the oracle for arms without a closed form (default 4)",
-    )  # fmt: skip
+    add_classifier_data_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out", type=output_file, required=True, help="output .npz (written atomically)"
