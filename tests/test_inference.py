@@ -187,8 +187,9 @@ def test_learned_ik_answers_equal_the_per_network_reference(arm4, sklearn_ik):
 
 @pytest.mark.parametrize("name", ["arm4", "arm6"])
 def test_classifier_labels_equal_an_uncompacted_float64_forward(name):
-    """The compacted float32 network gives the labels of the plain network (20,000 poses),
-    except where the two best logits are within float32 noise of each other."""
+    """The compacted float32 network gives the labels of the plain network (20,000 poses)
+    under the model's decision rule (reachable when P(reachable) > ``reach_threshold``,
+    then the likeliest of classes 1-3), except where a decision is within float32 noise."""
     clf = load_classifier(name)
     arm = clf.arm
     rng = np.random.default_rng(11)
@@ -201,10 +202,14 @@ def test_classifier_labels_equal_an_uncompacted_float64_forward(name):
         h = h @ w.astype(np.float64) + b
         if i < len(clf.layers) - 1:
             h = np.maximum(h, 0.0)
-    top2 = np.sort(h, axis=1)[:, -2:]
-    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    t = clf.reach_threshold
+    # log P(reachable) - log P(unreachable) against log(t / (1 - t))
+    margin = np.logaddexp.reduce(h[:, 1:], axis=1) - h[:, 0] - np.log(t / (1 - t))
+    top2 = np.sort(h[:, 1:], axis=1)[:, -2:]
+    clear = (np.abs(margin) > 1e-3) & (top2[:, 1] - top2[:, 0] > 1e-3)
     assert clear.mean() > 0.99
-    np.testing.assert_array_equal(clf.predict(poses)[clear], np.argmax(h, axis=1)[clear])
+    expected = np.where(margin > 0, np.argmax(h[:, 1:], axis=1) + 1, 0)
+    np.testing.assert_array_equal(clf.predict(poses)[clear], expected[clear])
 
 
 # ---------------------------------------------------------------- one pose vs batch
