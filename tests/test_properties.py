@@ -1000,11 +1000,9 @@ def test_feasibility_filter(name, data, confidence, gate):
         assert np.all(pe < fallback.pos_tol * (1 + 1e-9)) and np.all(re < fallback.rot_tol + 1e-6)
     model = clf.evaluate(f) if n else None
     if n and np.any(res.from_model):
-        m = res.from_model
-        if gate == "class":
-            np.testing.assert_array_equal(res.label[m], model.label[m])
-        else:
-            np.testing.assert_array_equal(res.reachable[m], model.p_reachable[m] > 0.5)
+        m = res.from_model  # the classifier's own decision rule (operating point), either gate
+        np.testing.assert_array_equal(res.label[m], model.label[m])
+        np.testing.assert_array_equal(res.reachable[m], model.p_reachable[m] > clf.reach_threshold)
 
 
 # ============================================================================= envs
