@@ -1,59 +1,88 @@
 """Does the learned IK as an action prior make RL faster?
 
-SAC + HER on ``Reach4DOF-v0`` (joint control, ``joints``) and ``Reach4DOFIKPrior-v0``
-(the action is a residual around the learned IK solution of the goal): plain SAC
-(``ik_prior``) and SAC as a residual policy (``residual``: zero-initialised mean layer,
-small exploration noise around the prior, critic-only warm-up; see
-``ikml_gym.agents.sb3``), goals kept
-only where the classifier calls them reachable (``--goal-filter``; unfiltered,
-about 30% of the sampled goal poses are unreachable and cap every policy's
-success rate), a few seeds each: a learning-curve PNG (success vs env steps, mean
-and spread) and the env steps each needs to reach 90% success.
+SAC + HER, the same hyperparameters for every run (``--hyperparams``: ``zoo``, the RL
+Baselines3 Zoo's HER reaching settings, or ``sb3``, stable-baselines3's defaults), on
+three tasks (``--task``):
 
-    python examples/train_sac_prior.py --steps 30000 --seeds 0 1 2 --out sac_out
+* ``reach4``: ``Reach4DOF-v0`` / ``Reach4DOFIKPrior-v0``, goals anywhere in a ball of
+  0.9 x reach around the arm (any yaw);
+* ``reach4_local``: ``Reach4DOFLocal-v0`` / ``Reach4DOFLocalIKPrior-v0``, goals in a
+  cube of side 0.35 x reach around the start pose (panda-gym's region and threshold,
+  scaled to the arm);
+* ``panda``: panda-gym's ``PandaReachJoints-v3`` (joint control only; the reference
+  that the hyperparameters learn a joint-space reach task), needs
+  ``pip install --no-deps panda-gym==3.0.7``.
 
-The README's RL numbers come from the commands in its "RL with the action prior" section.
+Controls (``--controls``): ``joints`` (the policy moves the joints), ``ik_prior`` (the
+action is a residual around the learned IK solution of the goal, plain SAC) and
+``residual`` (SAC as a residual policy: zero-initialised mean layer, small exploration
+noise around the prior, critic-only warm-up; see ``ikml_gym.agents.sb3``). Goals of
+the ikml_gym tasks are kept only where the classifier calls them reachable
+(``--goal-filter``). Per run: success of the deterministic policy every
+``--eval-every`` env steps; per task the env steps each control needs to reach 90%
+and the ratio prior / joints.
 
-Every run writes its curve to ``OUT/runs/<control>_seed<N>.json`` after each
-evaluation, with the command that started it. Residual runs also evaluate at step 0:
-the zero-action prior they must never fall below. Runs can be split over processes (``--controls joints --seeds 1``)
-and a run whose log already covers ``--steps`` is not repeated; ``--report``
-only rebuilds the table and the plot from the logs in ``OUT/runs``.
+    python examples/train_sac_prior.py --task reach4_local --controls joints ik_prior --seeds 0 1 2 --steps 40000 --out sac_out
+
+Every run writes its curve to ``OUT/runs/<task>_<control>_seed<N>.json`` after each
+evaluation, with the command that started it and its settings. Runs also evaluate at
+step 0, before any training: for the prior controls that is the zero-action prior,
+which the residual policy must never fall below. Runs can be
+split over processes (``--controls joints --seeds 1``) and a run whose log already
+covers ``--steps`` is not repeated; ``--report`` only rebuilds the table,
+``summary.json`` and the PNG from the logs in ``OUT/runs``.
 """
 
 import argparse
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ikml_gym.agents.sb3 import Residual, TrainingLog, train_sac_her
+from ikml_gym.agents.sb3 import SAC_PRESETS, Residual, TrainingLog, train_sac_her
 from ikml_gym.plots import pyplot
 from ikml_gym.tables import markdown_table
 
-ENVS = {
-    "joints": "ikml_gym/Reach4DOF-v0",
-    "ik_prior": "ikml_gym/Reach4DOFIKPrior-v0",
-    "residual": "ikml_gym/Reach4DOFIKPrior-v0",
+#: task -> control -> env id
+TASKS = {
+    "reach4": {
+        "joints": "ikml_gym/Reach4DOF-v0",
+        "ik_prior": "ikml_gym/Reach4DOFIKPrior-v0",
+        "residual": "ikml_gym/Reach4DOFIKPrior-v0",
+    },
+    "reach4_local": {
+        "joints": "ikml_gym/Reach4DOFLocal-v0",
+        "ik_prior": "ikml_gym/Reach4DOFLocalIKPrior-v0",
+        "residual": "ikml_gym/Reach4DOFLocalIKPrior-v0",
+    },
+    "panda": {"joints": "PandaReachJoints-v3"},
 }
+CONTROLS = ("joints", "ik_prior", "residual")
 #: how far below the zero-action prior the residual policy's mean success may fall
 ALLOWED_DROP = 0.03
+#: the success rate whose first checkpoint is "steps to learn"
+LEVEL = 0.9
+_RUN_NAME = re.compile(rf"^({'|'.join(TASKS)})_({'|'.join(CONTROLS)})_seed(\d+)\.json$")
 
 
-def run_log_path(out: Path, control: str, seed: int) -> Path:
-    return out / "runs" / f"{control}_seed{seed}.json"
+def run_log_path(out: Path, task: str, control: str, seed: int) -> Path:
+    return out / "runs" / f"{task}_{control}_seed{seed}.json"
 
 
-def collect(out: Path) -> dict[str, list[TrainingLog]]:
-    """Every run log in ``out/runs``, by control type, in seed order."""
-    logs: dict[str, list[TrainingLog]] = {}
-    for control in ENVS:
-        paths = sorted((out / "runs").glob(f"{control}_seed*.json"))
-        if paths:
-            logs[control] = [TrainingLog.load(p) for p in paths]
-    return logs
+def collect(out: Path) -> dict[tuple[str, str], list[TrainingLog]]:
+    """Every run log in ``out/runs`` by (task, control), in seed order."""
+    found: dict[tuple[str, str], list[tuple[int, TrainingLog]]] = {}
+    for path in sorted((out / "runs").glob("*.json")):
+        match = _RUN_NAME.match(path.name)
+        if match:
+            task, control, seed = match.groups()
+            found.setdefault((task, control), []).append((int(seed), TrainingLog.load(path)))
+    return {
+        key: [log for _, log in sorted(runs, key=lambda r: r[0])] for key, runs in found.items()
+    }
 
 
 def second_half_mean(log: TrainingLog) -> float | None:
@@ -87,54 +116,153 @@ def against_prior(runs: list[TrainingLog]) -> dict | None:
     }
 
 
-def summarise(logs: dict[str, list[TrainingLog]]) -> dict:
+def step_ratio(joints: dict, prior: dict) -> dict:
+    """Env steps to :data:`LEVEL` with the prior over those without, from the seeds' means.
+
+    A point estimate when every seed of both reached the level; when no joint-control
+    seed did, only an upper bound (each needs more than the steps it trained).
+    """
+    a, b = joints["steps_to_90"], prior["steps_to_90"]
+    if all(v is not None for v in a + b):
+        return {"ratio": float(np.mean(b) / np.mean(a)), "kind": "point estimate"}
+    if all(v is not None for v in b) and not any(v is not None for v in a):
+        return {"ratio": float(np.mean(b) / np.mean(joints["steps_trained"])), "kind": "bound"}
+    return {"ratio": None, "kind": "not every seed of one control reached the level"}
+
+
+def summarise(logs: dict[tuple[str, str], list[TrainingLog]]) -> dict:
     summary: dict = {}
-    for control, runs in logs.items():
-        summary[control] = {
-            "env_id": ENVS[control],
+    for (task, control), runs in logs.items():
+        entry = {
+            "env_id": runs[0].meta.get("env_id", TASKS[task][control]),
+            "settings": runs[0].meta.get("settings"),
             "steps_trained": [r.steps[-1] if r.steps else 0 for r in runs],
-            "steps_to_90": [r.steps_to(0.9) for r in runs],
+            "steps_to_90": [r.steps_to(LEVEL) for r in runs],
+            "mean_steps_to_90": None,
             "final_success": [r.success_rate[-1] if r.steps else None for r in runs],
             "best_success": [max(r.success_rate, default=None) for r in runs],
             "second_half_mean_success": [second_half_mean(r) for r in runs],
             "commands": [r.meta.get("command") for r in runs],
         }
+        if all(v is not None for v in entry["steps_to_90"]):
+            entry["mean_steps_to_90"] = float(np.mean(entry["steps_to_90"]))
         if control == "residual":
-            summary[control]["against_prior"] = against_prior(runs)
-    if "joints" in summary and "ik_prior" in summary:
-        a, b = summary["joints"]["steps_to_90"], summary["ik_prior"]["steps_to_90"]
-        if all(v is not None for v in a + b):
-            summary["ratio_prior_over_joints"] = float(np.mean(b) / np.mean(a))
-        elif all(v is not None for v in b) and not any(v is not None for v in a):
-            # no joint-control seed got there: each needs more than the steps it trained,
-            # so the ratio of the means is below mean(prior) / mean(steps trained)
-            trained = summary["joints"]["steps_trained"]
-            summary["ratio_prior_over_joints_below"] = float(np.mean(b) / np.mean(trained))
+            entry["against_prior"] = against_prior(runs)
+        summary.setdefault(task, {})[control] = entry
+    for task, controls in summary.items():
+        for prior in ("ik_prior", "residual"):
+            if "joints" in controls and prior in controls:
+                controls[f"ratio_{prior}_over_joints"] = step_ratio(
+                    controls["joints"], controls[prior]
+                )
     return summary
 
 
-def plot(logs: dict[str, list[TrainingLog]], path: Path) -> None:
+def plot(logs: dict[tuple[str, str], list[TrainingLog]], path: Path) -> None:
+    """One panel per task: each control's mean success (line) and its seeds' range (band)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for control, runs in logs.items():
-        n = min(len(r.steps) for r in runs)  # the points every seed has
-        steps = np.array(runs[0].steps[:n])
-        rates = np.array([r.success_rate[:n] for r in runs])
-        ax.plot(steps, rates.mean(axis=0), label=f"{control} (mean of {len(runs)} seeds)")
-        ax.fill_between(steps, rates.min(axis=0), rates.max(axis=0), alpha=0.25)
-    ax.axhline(0.9, color="0.5", ls="--", lw=0.8)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("success rate (deterministic policy)")
-    ax.set_title("SAC + HER on Reach4DOF: joint control vs learned-IK action prior")
-    ax.legend()
+    tasks = sorted({task for task, _ in logs}, key=list(TASKS).index)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for (t, control), runs in logs.items():
+            if t != task:
+                continue
+            n = min(len(r.steps) for r in runs)  # the points every seed has
+            steps = np.array(runs[0].steps[:n])
+            rates = np.array([r.success_rate[:n] for r in runs])
+            ax.plot(steps, rates.mean(axis=0), label=f"{control} (mean of {len(runs)} seeds)")
+            ax.fill_between(steps, rates.min(axis=0), rates.max(axis=0), alpha=0.25)
+        ax.axhline(LEVEL, color="0.5", ls="--", lw=0.8)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("success rate (deterministic policy)")
+        ax.set_title(f"{task}: {', '.join(sorted(set(TASKS[task].values())))}", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle("SAC + HER: joint control vs the learned-IK action prior")
     fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def report(out: Path) -> None:
+    """Print the table and the ratios; write ``summary.json`` and the PNG."""
+    logs = collect(out)
+    summary = summarise(logs)
+    rows = [
+        [task, control, f"`{s['env_id']}`", len(logs[task, control]), str(s["steps_trained"]),
+         str(s["steps_to_90"]), "-" if s["mean_steps_to_90"] is None else f"{s['mean_steps_to_90']:,.0f}",
+         percentages(s["best_success"]), percentages(s["second_half_mean_success"]),
+         percentages(s["final_success"])]
+        for (task, control) in logs for s in [summary[task][control]]
+    ]  # fmt: skip
+    print(
+        markdown_table(
+            ["task", "control", "env", "seeds", "env steps trained",
+             "steps to 90% success (each seed)", "mean steps to 90%", "best success",
+             "second-half mean success", "final success"],
+            rows,
+        )
+    )  # fmt: skip
+    for task, controls in summary.items():
+        residual = controls.get("residual", {}).get("against_prior")
+        if residual:
+            print(
+                f"{task} residual policy: zero-action prior {residual['zero_action_success']:.1%}, "
+                f"largest drop below it {100 * residual['largest_drop_below_prior']:.1f} points, "
+                f"final {residual['final_mean_success']:.1%} after {residual['steps']:,} steps"
+            )
+        for prior in ("ik_prior", "residual"):
+            ratio = controls.get(f"ratio_{prior}_over_joints")
+            if ratio and ratio["ratio"] is not None:
+                relation = "=" if ratio["kind"] == "point estimate" else "<"
+                print(
+                    f"{task}: steps to 90%, {prior} / joints {relation} {ratio['ratio']:.3g} ({ratio['kind']})"
+                )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if logs:
+        plot(logs, out / "learning_curves.png")
+        print(f"curves: {out / 'learning_curves.png'}")
+
+
+def train(args: argparse.Namespace, out: Path) -> None:
+    """Every (control, seed) run of ``args.task`` that its log does not already cover."""
+    if args.task == "panda":
+        try:
+            import panda_gym  # noqa: F401  (registers PandaReachJoints-v3)
+        except ImportError:
+            sys.exit("--task panda needs panda-gym: pip install --no-deps panda-gym==3.0.7")
+    command = shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv])
+    for control in args.controls:
+        if control not in TASKS[args.task]:
+            sys.exit(
+                f"--task {args.task} has no {control!r} control (it has {list(TASKS[args.task])})"
+            )
+        for seed in args.seeds:
+            path = run_log_path(out, args.task, control, seed)
+            if path.exists() and TrainingLog.load(path).steps[-1:] >= [args.steps]:
+                print(f"{args.task} {control} seed {seed}: {path} covers {args.steps} steps, kept")
+                continue
+            make_kwargs = {} if args.task == "panda" else {"goal_filter": args.goal_filter}
+            if control != "joints" and args.residual_scale is not None:
+                make_kwargs["residual_scale"] = args.residual_scale
+            residual = control == "residual"
+            _, log = train_sac_her(
+                TASKS[args.task][control], args.steps, seed=seed, eval_every=args.eval_every,
+                eval_episodes=args.eval_episodes, settings=SAC_PRESETS[args.hyperparams],
+                log_path=path, eval_at_start=True,
+                residual=Residual(args.critic_warmup, args.initial_std) if residual else None,
+                meta={"command": command, "hyperparams": args.hyperparams}, **make_kwargs,
+            )  # fmt: skip
+            print(
+                f"{args.task} {control} seed {seed}: steps to 90% = {log.steps_to(LEVEL)}",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="reach4", choices=list(TASKS))
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--controls", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--controls", nargs="+", default=["joints", "ik_prior"], choices=CONTROLS)
+    parser.add_argument("--hyperparams", default="zoo", choices=list(SAC_PRESETS))
     parser.add_argument("--eval-every", type=int, default=1_000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--goal-filter", default="classifier", choices=["none", "ik", "classifier"])
@@ -160,64 +288,9 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-
     if not args.report:
-        for control in args.controls:
-            for seed in args.seeds:
-                path = run_log_path(out, control, seed)
-                if path.exists() and TrainingLog.load(path).steps[-1:] >= [args.steps]:
-                    print(f"{control} seed {seed}: {path} covers {args.steps} steps, kept")
-                    continue
-                extra = {}
-                if control != "joints" and args.residual_scale is not None:
-                    extra["residual_scale"] = args.residual_scale
-                residual = control == "residual"
-                _, log = train_sac_her(
-                    ENVS[control], args.steps, seed=seed, eval_every=args.eval_every,
-                    eval_episodes=args.eval_episodes, goal_filter=args.goal_filter,
-                    log_path=path, eval_at_start=residual,
-                    residual=Residual(args.critic_warmup, args.initial_std) if residual else None,
-                    meta={"command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv])},
-                    **extra,
-                )  # fmt: skip
-                print(f"{control} seed {seed}: steps to 90% = {log.steps_to(0.9)}", flush=True)
-
-    logs = collect(out)
-    summary = summarise(logs)
-    rows = [
-        [control, len(logs[control]), str(s["steps_trained"]), str(s["steps_to_90"]),
-         percentages(s["best_success"]), percentages(s["second_half_mean_success"]),
-         percentages(s["final_success"])]
-        for control, s in ((c, summary[c]) for c in logs)
-    ]  # fmt: skip
-    print(
-        markdown_table(
-            ["control", "seeds", "env steps trained", "steps to 90% success (each seed)",
-             "best success", "second-half mean success", "final success"],
-            rows,
-        )
-    )  # fmt: skip
-    residual = summary.get("residual", {}).get("against_prior")
-    if residual:
-        print(
-            f"residual policy: zero-action prior {residual['zero_action_success']:.1%}, largest "
-            f"drop below it {100 * residual['largest_drop_below_prior']:.1f} points, final "
-            f"{residual['final_mean_success']:.1%} after {residual['steps']:,} steps"
-        )
-    if "ratio_prior_over_joints" in summary:
-        print(
-            f"with the prior SAC needs {summary['ratio_prior_over_joints']:.2g}x the env steps "
-            "of joint control to reach 90% success"
-        )
-    elif "ratio_prior_over_joints_below" in summary:
-        print(
-            "joint control did not reach 90%; the ratio is below "
-            f"{summary['ratio_prior_over_joints_below']:.2g}"
-        )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if logs:
-        plot(logs, out / "learning_curves.png")
-        print(f"curves: {out / 'learning_curves.png'}")
+        train(args, out)
+    report(out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Agents and IK stacks: calls are counted by the solvers, the plug-in stack spends fewer."""
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -124,11 +126,12 @@ def test_residual_sac_starts_at_the_prior_and_keeps_the_actor_still_while_the_cr
     is exactly zero (the prior's own behaviour); during the critic-only warm-up the actor
     does not move although gradient steps run; after it, it does."""
     pytest.importorskip("stable_baselines3")
-    from ikml_gym.agents.sb3 import Residual, train_sac_her
+    from ikml_gym.agents.sb3 import SB3_DEFAULTS, Residual, train_sac_her
 
     env_id = "ikml_gym/Reach4DOFIKPrior-v0"
+    quick = dataclasses.replace(SB3_DEFAULTS, learning_starts=50)
     frozen, log = train_sac_her(env_id, 300, seed=0, eval_every=300, eval_episodes=3,
-                                learning_starts=50, residual=Residual(critic_warmup=10**6),
+                                settings=quick, residual=Residual(critic_warmup=10**6),
                                 eval_at_start=True)  # fmt: skip
     assert frozen._n_updates > 0  # the critic learned
     env = gym.make(env_id)
@@ -137,6 +140,6 @@ def test_residual_sac_starts_at_the_prior_and_keeps_the_actor_still_while_the_cr
     np.testing.assert_array_equal(action, np.zeros(env.action_space.shape))
     assert log.steps == [0, 300] and log.success_rate[0] == log.success_rate[1]
     moving, _ = train_sac_her(env_id, 300, seed=0, eval_every=300, eval_episodes=1,
-                              learning_starts=50, residual=Residual(critic_warmup=0))  # fmt: skip
+                              settings=quick, residual=Residual(critic_warmup=0))  # fmt: skip
     assert float(moving.actor.mu.weight.detach().abs().max()) > 0.0
     env.close()

@@ -101,13 +101,49 @@ def test_id_grid_and_specs():
         assert f"ikml_gym/{extra}" in ENV_IDS
     for prior in ("Reach6DOFIKPrior-v0", "Reach6DOFIKPriorDense-v0"):
         assert f"ikml_gym/{prior}" in ENV_IDS
-    assert len(set(ENV_IDS)) == len(ENV_IDS) == 12
+    local = [e for e in ENV_IDS if "Local" in e]
+    assert len(set(ENV_IDS)) == len(ENV_IDS) == 18 and len(local) == 6
+    for env_id in local:  # the panda-gym-like ids: box goals, sparse reward
+        assert gym.spec(env_id).kwargs["goal_region"] == "box"
+        assert gym.spec(env_id).kwargs["reward_type"] == "sparse"
     for env_id in ENV_IDS:
         spec = gym.spec(env_id)
         assert spec.entry_point == ENTRY_POINT and isinstance(spec.entry_point, str)
         assert spec.max_episode_steps == MAX_EPISODE_STEPS
     ikml_gym.envs.register_envs()  # idempotent, no "overriding" warning
     assert ikml_gym.ENV_IDS is ENV_IDS
+
+
+@pytest.mark.parametrize("arm", ["arm4", "arm6"])
+def test_local_goals_lie_in_a_cube_about_the_start_pose(arm):
+    """``goal_region="box"``: goal positions uniform in a cube of side 0.35 x reach centred on
+    the end-effector at the start configuration (panda-gym's region, scaled), all of them
+    inside the observation box; the ball ids keep their whole-workspace goals."""
+    tag = {"arm4": "4DOF", "arm6": "6DOF"}[arm]
+    env = gym.make(f"ikml_gym/Reach{tag}Local-v0")
+    base = env.unwrapped
+    start = env.reset(seed=0)[0]["achieved_goal"]
+    side = 0.35 * base.arm.reach
+    assert base.config.goal_range == 0.35
+    goals = np.array([env.reset(seed=k)[0]["desired_goal"] for k in range(200)])
+    offset = goals - start
+    assert np.abs(offset).max() <= side / 2 + 1e-3
+    assert np.abs(offset).max(axis=0).min() > 0.4 * side  # it spans the cube on every axis
+    assert np.all(goals >= base.observation_space["desired_goal"].low)
+    assert np.all(goals <= base.observation_space["desired_goal"].high)
+    env.close()
+    ball = gym.make(f"ikml_gym/Reach{tag}-v0")
+    far = [ball.reset(seed=k)[0]["desired_goal"] for k in range(200)]
+    assert np.abs(np.array(far) - start).max() > side  # the ball reaches far beyond the cube
+    ball.close()
+
+
+def test_goal_region_is_checked_and_sizes_its_default():
+    with pytest.raises(ValueError, match="goal_region"):
+        gym.make("ikml_gym/Reach4DOF-v0", goal_region="sphere")
+    env = gym.make("ikml_gym/Reach4DOF-v0", goal_region="box", goal_range=0.2)
+    assert env.unwrapped.config.goal_range == 0.2
+    env.close()
 
 
 def test_module_prefix_make_in_fresh_interpreter():

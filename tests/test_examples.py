@@ -56,14 +56,21 @@ def test_custom_arm_example(tmp_path):
 
 @pytest.mark.slow
 def test_train_sac_prior_example(tmp_path):
-    _run([EXAMPLES / "train_sac_prior.py", "--steps", "300", "--seeds", "0", "--eval-every", "150",
+    _run([EXAMPLES / "train_sac_prior.py", "--task", "reach4_local", "--steps", "300",
+          "--seeds", "0", "--controls", "joints", "ik_prior", "residual", "--eval-every", "150",
           "--eval-episodes", "2", "--out", tmp_path], tmp_path)  # fmt: skip
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) >= {"joints", "ik_prior", "residual"}
+    summary = json.loads((tmp_path / "summary.json").read_text())["reach4_local"]
+    assert set(summary) >= {"joints", "ik_prior", "residual", "ratio_ik_prior_over_joints"}
+    assert summary["joints"]["settings"]["gamma"] == 0.95  # the RL Zoo's settings by default
     assert (tmp_path / "learning_curves.png").is_file()
     residual = summary["residual"]["against_prior"]  # step 0 = the zero-action prior
     assert residual["steps"] == 300 and 0.0 <= residual["zero_action_success"] <= 1.0
     assert "train_sac_prior.py" in summary["residual"]["commands"][0]
+    # --report rebuilds the same summary from the logs alone
+    before = (tmp_path / "summary.json").read_text()
+    (tmp_path / "summary.json").unlink()
+    _run([EXAMPLES / "train_sac_prior.py", "--report", "--out", tmp_path], tmp_path)
+    assert (tmp_path / "summary.json").read_text() == before
 
 
 @pytest.mark.slow

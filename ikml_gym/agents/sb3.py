@@ -37,7 +37,8 @@ class TrainingLog:
 
     steps: list[int] = field(default_factory=list)
     success_rate: list[float] = field(default_factory=list)
-    ik_calls_per_episode: list[float] = field(default_factory=list)
+    #: ``None`` for envs that count no IK calls (e.g. panda-gym's)
+    ik_calls_per_episode: list[float | None] = field(default_factory=list)
     #: how the run was made: the command line and the settings (kept with the curve)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -54,7 +55,9 @@ class TrainingLog:
         return cls(
             steps=[int(s) for s in data["steps"]],
             success_rate=[float(r) for r in data["success_rate"]],
-            ik_calls_per_episode=[float(c) for c in data["ik_calls_per_episode"]],
+            ik_calls_per_episode=[
+                None if c is None else float(c) for c in data["ik_calls_per_episode"]
+            ],
             meta=dict(data.get("meta", {})),
         )
 
@@ -69,12 +72,16 @@ class TrainingLog:
 def evaluate_policy_ik(
     model: Any, env: str | gym.Env, episodes: int = 20, seed: int = 10_000, **make_kwargs: Any
 ) -> dict[str, float]:
-    """Deterministic rollouts -> ``{"success_rate", "ik_calls_per_episode", "mean_return"}``."""
+    """Deterministic rollouts -> ``{"success_rate", "ik_calls_per_episode", "mean_return"}``.
+
+    ``ik_calls_per_episode`` is ``None`` for an env without an ``ik_calls_total`` counter
+    (any goal env works, e.g. panda-gym's).
+    """
     own = isinstance(env, str)
     env = gym.make(env, **make_kwargs) if own else env
     try:
         base = env.unwrapped
-        calls0 = base.ik_calls_total
+        calls0 = getattr(base, "ik_calls_total", None)
         successes, returns = 0, []
         for k in range(episodes):
             obs, _ = env.reset(seed=seed + k)
@@ -88,12 +95,41 @@ def evaluate_policy_ik(
             returns.append(total)
         return {
             "success_rate": successes / episodes,
-            "ik_calls_per_episode": (base.ik_calls_total - calls0) / episodes,
+            "ik_calls_per_episode": (
+                None if calls0 is None else (base.ik_calls_total - calls0) / episodes
+            ),
             "mean_return": float(np.mean(returns)),
         }
     finally:
         if own:
             env.close()
+
+
+@dataclass(frozen=True)
+class SacSettings:
+    """SAC + HER hyperparameters (the fields of stable-baselines3's ``SAC`` of the same name).
+
+    Two presets: :data:`SB3_DEFAULTS` (stable-baselines3's own defaults) and
+    :data:`RL_ZOO_REACH` (the RL Baselines3 Zoo's settings for goal-conditioned reaching
+    with HER: discount 0.95, learning rate 1e-3, soft update 0.05, 64-64 networks, batch
+    256). HER always relabels with the ``future`` strategy, 4 goals per transition.
+    """
+
+    gamma: float = 0.99
+    learning_rate: float = 3e-4
+    batch_size: int = 256
+    tau: float = 0.005
+    buffer_size: int = 1_000_000
+    learning_starts: int = 1_000
+    net_arch: tuple[int, ...] = (256, 256)
+
+
+#: stable-baselines3's SAC defaults (the action-prior runs before the tuned baseline)
+SB3_DEFAULTS = SacSettings()
+#: the RL Zoo's HER reaching settings (FetchReach / Panda: gamma 0.95, lr 1e-3, tau 0.05)
+RL_ZOO_REACH = SacSettings(gamma=0.95, learning_rate=1e-3, tau=0.05, net_arch=(64, 64))
+#: the presets by name (the example's ``--hyperparams``)
+SAC_PRESETS: dict[str, SacSettings] = {"sb3": SB3_DEFAULTS, "zoo": RL_ZOO_REACH}
 
 
 @dataclass(frozen=True)
@@ -144,8 +180,7 @@ def train_sac_her(
     seed: int = 0,
     eval_every: int = 2_000,
     eval_episodes: int = 20,
-    net_arch: tuple[int, ...] = (256, 256),
-    learning_starts: int = 1_000,
+    settings: SacSettings = SB3_DEFAULTS,
     verbose: int = 0,
     torch_threads: int = 1,
     log_path: str | Path | None = None,
@@ -161,7 +196,8 @@ def train_sac_her(
     (``eval_at_start``: also at step 0, before any training).
 
     ``residual``: learn a residual policy on an ``ik_prior`` env (:class:`Residual`, the
-    module docstring); ``learning_starts`` then only delays the first gradient step.
+    module docstring); ``settings.learning_starts`` then only delays the first gradient step.
+    ``settings``: the hyperparameters (:class:`SacSettings`; a preset of :data:`SAC_PRESETS`).
     ``meta``: kept in the log (e.g. the command line that started the run).
 
     ``log_path``: where to write the :class:`TrainingLog` as JSON after every
@@ -188,7 +224,7 @@ def train_sac_her(
     eval_env = gym.make(env_id, **make_kwargs)
     log = TrainingLog(meta={**(meta or {}), "env_id": env_id, "make_kwargs": make_kwargs,
                             "residual": None if residual is None else asdict(residual),
-                            "learning_starts": learning_starts, "net_arch": list(net_arch)})  # fmt: skip
+                            "settings": asdict(settings)})  # fmt: skip
 
     class _Eval(BaseCallback):
         def _record(self) -> None:
@@ -215,8 +251,13 @@ def train_sac_her(
             env,
             replay_buffer_class=HerReplayBuffer,
             replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-            learning_starts=min(learning_starts, max(total_steps // 2, 1)),
-            policy_kwargs={"net_arch": list(net_arch)},
+            learning_starts=min(settings.learning_starts, max(total_steps // 2, 1)),
+            gamma=settings.gamma,
+            learning_rate=settings.learning_rate,
+            batch_size=settings.batch_size,
+            tau=settings.tau,
+            buffer_size=settings.buffer_size,
+            policy_kwargs={"net_arch": list(settings.net_arch)},
             seed=seed,
             verbose=verbose,
         )

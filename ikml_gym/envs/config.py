@@ -20,7 +20,7 @@ from ..arms import Arm, load_arm
 from ..errors import InvalidInputError
 from ..pretrained import SHIPPED_ARMS, has_shipped_model
 from .robot import check_home, home_configuration
-from .task import GoalCheck, default_distance_threshold, task_ik_tolerance
+from .task import GOAL_REGIONS, GoalCheck, default_distance_threshold, task_ik_tolerance
 
 CONTROL_TYPES = ("joints", "ee", "ik_prior")
 GOAL_TYPES = ("position", "pose")
@@ -110,7 +110,7 @@ class ReachConfig:
     """Validated options of :class:`~ikml_gym.envs.reach.ArmReachEnv` (see it for each).
 
     Defaults that depend on the arm are resolved: ``distance_threshold`` (metres),
-    ``ik_tolerance`` ``(position m, orientation rad)``, ``ee_step`` (metres per action
+    ``ik_tolerance`` ``(position m, orientation rad)``, ``goal_range`` (by ``goal_region``), ``ee_step`` (metres per action
     unit) and ``home_q`` ((dof,) radians). Solver and classifier options stay as given
     (names or instances): :mod:`.factories` turns them into parts.
     """
@@ -129,6 +129,7 @@ class ReachConfig:
     distance_threshold: float
     angle_threshold: float
     ik_tolerance: tuple[float, float]
+    goal_region: str
     goal_range: float
     max_goal_tries: int
     home_q: np.ndarray
@@ -171,6 +172,7 @@ class ReachConfig:
         check_choice("control_type", kw["control_type"], CONTROL_TYPES)
         check_choice("goal_type", kw["goal_type"], GOAL_TYPES)
         check_choice("reward_type", kw["reward_type"], REWARD_TYPES)
+        check_choice("goal_region", kw["goal_region"], tuple(GOAL_REGIONS))
         if not isinstance(kw["goal_filter"], GoalCheck):
             check_choice("goal_filter", kw["goal_filter"], GOAL_FILTERS)
         kw.update(_check_numbers(kw, arm))
@@ -201,7 +203,12 @@ def _check_numbers(kw: Mapping[str, Any], arm: Arm) -> dict[str, Any]:
     tol = kw["ik_tolerance"]
     out["ik_tolerance"] = task_ik_tolerance(distance) if tol is None else check_ik_tolerance(tol)
     out["angle_threshold"] = _positive(kw["angle_threshold"], "angle_threshold")
-    out["goal_range"] = _positive(kw["goal_range"], "goal_range", high=MAX_GOAL_RANGE)
+    goal_range = kw["goal_range"]
+    out["goal_range"] = (
+        GOAL_REGIONS[kw["goal_region"]]
+        if goal_range is None
+        else _positive(goal_range, "goal_range", high=MAX_GOAL_RANGE)
+    )
     out["max_goal_tries"] = whole_number(kw["max_goal_tries"], "max_goal_tries", low=1)
     out["joint_step"] = _positive(kw["joint_step"], "joint_step")
     ee_step = kw["ee_step"]

@@ -89,7 +89,7 @@ class ArmTaskEnv(gym.Env):
     def _make_spaces(self) -> None:
         arm = self.arm
         # every pose the arm or the goal sampler can produce lies in this box
-        radius = 1.05 * max(1.0, self.task.goal_range) * arm.reach
+        radius = 1.05 * max(arm.reach, self.task.goal_extent)
         self._position_box = (arm.reach_center - radius, arm.reach_center + radius)
         pose_lo = np.concatenate([arm.reach_center - radius, np.full(arm.feature_dim - 3, -np.pi)])
         pose_hi = np.concatenate([arm.reach_center + radius, np.full(arm.feature_dim - 3, np.pi)])

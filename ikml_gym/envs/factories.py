@@ -161,6 +161,8 @@ def make_task(config: ReachConfig, goal_check: GoalCheck, classifier: Any) -> Re
     """The reach task of ``config`` with ``goal_check`` and, if asked for, the penalty term."""
     weight = config.singularity_penalty
     penalty = FeasibilityPenaltyTerm(classifier, weight) if weight > 0 else None
+    # the box is centred on the end-effector at the start configuration
+    box_center = config.arm.fk_features(config.home_q)[:3] if config.goal_region == "box" else None
     return ReachTask(
         config.arm,
         goal_type=config.goal_type,
@@ -171,6 +173,8 @@ def make_task(config: ReachConfig, goal_check: GoalCheck, classifier: Any) -> Re
         goal_filter=goal_check,
         max_goal_tries=config.max_goal_tries,
         penalty=penalty,
+        goal_region=config.goal_region,
+        goal_center=box_center,
     )
 
 

@@ -11,7 +11,7 @@ from .config import RENDER_HEIGHT, RENDER_WIDTH, ReachConfig
 from .core import ArmTaskEnv
 from .factories import make_parts
 from .robot import JOINT_STEP, RESIDUAL_SCALE, ROT_STEP
-from .task import ANGLE_THRESHOLD, GOAL_RANGE, MAX_GOAL_TRIES, GoalCheck
+from .task import ANGLE_THRESHOLD, MAX_GOAL_TRIES, GoalCheck
 
 
 class ArmReachEnv(ArmTaskEnv):
@@ -24,14 +24,16 @@ class ArmReachEnv(ArmTaskEnv):
 
     Registered ids (``import ikml_gym``; ``max_episode_steps=50``)::
 
-        ikml_gym/Reach{arm}{control}{reward}-v0
+        ikml_gym/Reach{arm}{region}{control}{reward}-v0
           arm:     4DOF (arm4) | 6DOF (arm6)
+          region:  ""  goal_region="ball" (whole workspace) | "Local" goal_region="box"
+                   (panda-gym's difficulty; registered with the sparse reward only)
           control: ""  joints | "EE" ee | "IKPrior" ik_prior (the arm's shipped learned IK as the prior)
           reward:  ""  sparse | "Dense" dense
 
     e.g. ``ikml_gym/Reach4DOF-v0``, ``ikml_gym/Reach6DOFIKPrior-v0``,
-    ``ikml_gym/Reach6DOFEEDense-v0`` (the full list: ``ikml_gym.ENV_IDS``). Every
-    option below is also a keyword of ``gymnasium.make``.
+    ``ikml_gym/Reach6DOFEEDense-v0``, ``ikml_gym/Reach4DOFLocal-v0`` (the full list:
+    ``ikml_gym.ENV_IDS``). Every option below is also a keyword of ``gymnasium.make``.
 
     Spaces (all float32):
         * ``action``: Box(-1, 1, (n,)); entries outside [-1, 1] are clipped, NaN/inf
@@ -46,8 +48,8 @@ class ArmReachEnv(ArmTaskEnv):
           ``goal_type="pose"`` the arm's pose features, (4,) ``[x, y, z, psi]`` or (7,)
           ``[x, y, z, qx, qy, qz, qw]`` (xyzw, qw >= 0).
         * Bounds: joint limits (+-0.5 rad for measured joints, which can overshoot a
-          limit a little) for angles, a box of half-width 1.05 x reach (x goal_range
-          if larger) around the first joint for positions, [-pi, pi] for psi, [-1, 1]
+          limit a little) for angles, a box of half-width 1.05 x reach (or 1.05 x the
+          farthest goal position, if farther) around the first joint for positions, [-pi, pi] for psi, [-1, 1]
           for quaternion entries.
 
     Control (``control_type``):
@@ -70,9 +72,12 @@ class ArmReachEnv(ArmTaskEnv):
           classifier rates reachable (:mod:`ikml_gym.envs.orientation`);
           ``info["prior_pose"]`` at reset is the pose solved.
 
-    Goals: a full pose is sampled per episode, its position uniform in a ball of
-    ``goal_range`` (0.9) x reach around the first joint and its orientation uniform;
-    ``goal_type="position"`` (default) asks for its position, ``"pose"`` for all of
+    Goals: a full pose is sampled per episode, its position uniform in the goal region
+    and its orientation uniform. ``goal_region="ball"`` (default): a ball of
+    ``goal_range`` (default 0.9) x reach around the first joint, goals in every direction;
+    ``"box"``: an axis-aligned cube of side ``goal_range`` (default 0.35) x reach centred
+    on the end-effector at ``home_q``, the region and success radius of panda-gym's
+    ``PandaReach`` tasks scaled to the arm (the ``Local`` ids). ``goal_type="position"`` (default) asks for its position, ``"pose"`` for all of
     it. ``goal_filter``: ``"none"`` (default: many poses are unreachable, although
     almost every position is), ``"ik"`` (keep the first candidate ``goal_solver``
     reaches: the numerical baseline, calls counted), ``"classifier"`` (keep the first
@@ -116,7 +121,8 @@ class ArmReachEnv(ArmTaskEnv):
     (a frozen :class:`~ikml_gym.envs.config.ReachConfig`).
 
     Version history:
-        * v0: initial version.
+        * v0: initial version. The ``Local`` ids (``goal_region="box"``) were added later
+          as their own ids; the ball ids are unchanged.
 
     Args:
         arm: ``"arm4"``, ``"arm6"``, a URDF path or an :class:`~ikml_gym.Arm`.
@@ -137,7 +143,9 @@ class ArmReachEnv(ArmTaskEnv):
         ik_tolerance: ``(position m, orientation rad)`` within which every solver the env
             makes by name (``ik_solver``, ``ik_prior``, ``goal_solver``) accepts an IK
             answer; default ``(distance_threshold / 3, 3 degrees)``.
-        goal_range: goal ball radius as a fraction of the reach.
+        goal_region: ``"ball"`` or ``"box"`` (see Goals).
+        goal_range: the goal ball's radius or the goal box's side, a fraction of the
+            reach (default 0.9 for the ball, 0.35 for the box).
         max_goal_tries: candidates before a filter gives up (``info["goal_accepted"]``).
         home_q: start configuration (dof,), radians.
         joint_step, ee_step, rot_step, residual_scale: action scales (rad, m (default
@@ -174,7 +182,8 @@ class ArmReachEnv(ArmTaskEnv):
         distance_threshold: float | None = None,
         angle_threshold: float = ANGLE_THRESHOLD,
         ik_tolerance: tuple[float, float] | None = None,
-        goal_range: float = GOAL_RANGE,
+        goal_region: str = "ball",
+        goal_range: float | None = None,
         max_goal_tries: int = MAX_GOAL_TRIES,
         home_q: Any = None,
         joint_step: float = JOINT_STEP,

@@ -18,17 +18,24 @@ MAX_EPISODE_STEPS = 50
 _ARMS = {"4DOF": "arm4", "6DOF": "arm6"}
 _CONTROLS = {"": "joints", "EE": "ee", "IKPrior": "ik_prior"}
 _REWARDS = {"": "sparse", "Dense": "dense"}
+#: region tag -> (goal_region, the rewards registered with it): the ``Local`` (box) ids
+#: are panda-gym's difficulty for HER baselines, registered with the sparse reward only
+_REGIONS = {"": ("ball", ("", "Dense")), "Local": ("box", ("",))}
 
 
 def _grid() -> dict[str, dict[str, Any]]:
     grid: dict[str, dict[str, Any]] = {}
     for arm_tag, arm in _ARMS.items():
-        for control_tag, control in _CONTROLS.items():
-            if control == "ik_prior" and not has_shipped_model(arm, "ik"):
-                continue  # the prior is the shipped learned IK; other arms pass ik_prior=<solver>
-            for reward_tag, reward in _REWARDS.items():
-                env_id = f"ikml_gym/Reach{arm_tag}{control_tag}{reward_tag}-v0"
-                grid[env_id] = {"arm": arm, "control_type": control, "reward_type": reward}
+        for region_tag, (region, reward_tags) in _REGIONS.items():
+            for control_tag, control in _CONTROLS.items():
+                if control == "ik_prior" and not has_shipped_model(arm, "ik"):
+                    continue  # the prior is the shipped learned IK; other arms pass ik_prior=<solver>
+                for reward_tag in reward_tags:
+                    env_id = f"ikml_gym/Reach{arm_tag}{region_tag}{control_tag}{reward_tag}-v0"
+                    grid[env_id] = {"arm": arm, "control_type": control,
+                                    "reward_type": _REWARDS[reward_tag]}  # fmt: skip
+                    if region != "ball":
+                        grid[env_id]["goal_region"] = region
     return grid
 
 

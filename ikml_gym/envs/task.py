@@ -2,10 +2,17 @@
 
 Goal sampling. Every episode samples a full goal *pose* (the arm's task features:
 ``[x, y, z, psi]`` for arm4, ``[x, y, z, qx, qy, qz, qw]`` xyzw for arm6): the
-position uniform in a ball of ``goal_range * reach`` around ``arm.reach_center``,
-the orientation uniform (psi in (-pi, pi], or a uniform quaternion). Positions
-in that ball are nearly all reachable, but a random orientation at them often is
-not, so a goal filter decides which poses are kept:
+position uniform in the goal region, the orientation uniform (psi in (-pi, pi], or a
+uniform quaternion). Goal regions (``goal_region``):
+
+* ``"ball"``: a ball of ``goal_range * reach`` around ``arm.reach_center`` (the whole
+  workspace, any direction: the hard task);
+* ``"box"``: an axis-aligned cube of side ``goal_range * reach`` centred on the
+  end-effector at the start configuration (panda-gym's reach tasks: a 0.3 m cube about
+  the gripper's start, 0.35 x the Panda's reach).
+
+Positions in the region are nearly all reachable, but a random orientation at them
+often is not, so a goal filter decides which poses are kept:
 
 * :class:`NoGoalCheck` (``goal_filter="none"``): the first candidate.
 * :class:`IKGoalCheck` (``"ik"``, the baseline): candidates one at a time until the
@@ -40,6 +47,10 @@ DISTANCE_FRACTION = 0.05
 ANGLE_THRESHOLD = 0.1
 #: default radius of the goal ball as a fraction of the arm's reach
 GOAL_RANGE = 0.9
+#: default side of the goal box as a fraction of the arm's reach (panda-gym: 0.3 m / 0.855 m)
+BOX_GOAL_RANGE = 0.35
+#: the goal regions: ``goal_region`` -> default ``goal_range``
+GOAL_REGIONS = {"ball": GOAL_RANGE, "box": BOX_GOAL_RANGE}
 #: default number of candidates a goal check judges before the last one is taken anyway
 MAX_GOAL_TRIES = 200
 #: an IK answer the env's solvers accept is within this fraction of the success radius ...
@@ -203,7 +214,12 @@ class ReachTask:
             (``-(d_pos + (distance_threshold / angle_threshold) * d_rot)``).
         distance_threshold: success radius, metres.
         angle_threshold: success angle (pose goals), radians.
-        goal_range: goal positions lie in a ball of ``goal_range * arm.reach``.
+        goal_range: size of the goal region as a fraction of the reach: the ball's radius
+            or the box's side.
+        goal_region: ``"ball"`` (about ``arm.reach_center``) or ``"box"`` (about
+            ``goal_center``).
+        goal_center: (3,) metres, centre of the box (the end-effector position at the start
+            configuration); default ``arm.reach_center``.
         goal_filter: a :class:`GoalCheck`.
         max_goal_tries: candidates tried before the last one is taken anyway
             (``info["goal_accepted"]`` is then False).
@@ -226,6 +242,8 @@ class ReachTask:
         goal_filter: GoalCheck | None = None,
         max_goal_tries: int = MAX_GOAL_TRIES,
         penalty: FeasibilityPenaltyTerm | None = None,
+        goal_region: str = "ball",
+        goal_center: np.ndarray | None = None,
     ) -> None:
         self.arm = arm
         self.goal_type = goal_type
@@ -233,18 +251,35 @@ class ReachTask:
         self.distance_threshold = float(distance_threshold)
         self.angle_threshold = float(angle_threshold)
         self.goal_range = float(goal_range)
+        self.goal_region = goal_region
+        center = arm.reach_center if goal_center is None else goal_center
+        self.goal_center = np.array(center, dtype=np.float64)
         self.goal_filter = goal_filter if goal_filter is not None else NoGoalCheck()
         self.max_goal_tries = int(max_goal_tries)
         self.penalty = penalty
         self.goal_dim = 3 if goal_type == "position" else arm.feature_dim
 
     # ---------------------------------------------------------------- goals
-    def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, feature_dim) poses: positions uniform in the goal ball, orientations uniform."""
+    @property
+    def goal_extent(self) -> float:
+        """Farthest a goal position can lie from ``arm.reach_center``, metres."""
+        size = self.goal_range * self.arm.reach
+        half = size if self.goal_region == "ball" else size * np.sqrt(3.0) / 2.0
+        return float(np.linalg.norm(self.goal_center - self.arm.reach_center)) + half
+
+    def goal_positions(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 3) positions uniform in the goal region, metres."""
+        size = self.goal_range * self.arm.reach
+        if self.goal_region == "box":
+            return self.goal_center + rng.uniform(-size / 2.0, size / 2.0, (n, 3))
         direction = rng.normal(size=(n, 3))
         direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-        radius = self.goal_range * self.arm.reach * np.cbrt(rng.random(n))
-        pos = self.arm.reach_center + direction * radius[:, None]
+        radius = size * np.cbrt(rng.random(n))
+        return self.goal_center + direction * radius[:, None]
+
+    def candidates(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, feature_dim) poses: positions uniform in the goal region, orientations uniform."""
+        pos = self.goal_positions(n, rng)
         if self.arm.feature_kind == POSE4:
             return np.column_stack([pos, rng.uniform(-np.pi, np.pi, n)])
         quat = rng.normal(size=(n, 4))
