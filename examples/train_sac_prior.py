@@ -80,9 +80,8 @@ def collect(out: Path) -> dict[tuple[str, str], list[TrainingLog]]:
         if match:
             task, control, seed = match.groups()
             found.setdefault((task, control), []).append((int(seed), TrainingLog.load(path)))
-    return {
-        key: [log for _, log in sorted(runs, key=lambda r: r[0])] for key, runs in found.items()
-    }
+    order = sorted(found, key=lambda k: (list(TASKS).index(k[0]), CONTROLS.index(k[1])))
+    return {key: [log for _, log in sorted(found[key], key=lambda r: r[0])] for key in order}
 
 
 def second_half_mean(log: TrainingLog) -> float | None:
@@ -116,13 +115,15 @@ def against_prior(runs: list[TrainingLog]) -> dict | None:
     }
 
 
-def step_ratio(joints: dict, prior: dict) -> dict:
-    """Env steps to :data:`LEVEL` with the prior over those without, from the seeds' means.
+def step_ratio(joints: dict, prior: dict, key: str) -> dict:
+    """Env steps to :data:`LEVEL` (``key``: ``steps_to_90``, first checkpoint at the level,
+    or ``steps_to_stay_90``, first from which every checkpoint is) with the prior over
+    those without, from the seeds' means.
 
-    A point estimate when every seed of both reached the level; when no joint-control
-    seed did, only an upper bound (each needs more than the steps it trained).
+    A point estimate when every seed of both got there; when no joint-control seed did,
+    only an upper bound (each needs more than the steps it trained).
     """
-    a, b = joints["steps_to_90"], prior["steps_to_90"]
+    a, b = joints[key], prior[key]
     if all(v is not None for v in a + b):
         return {"ratio": float(np.mean(b) / np.mean(a)), "kind": "point estimate"}
     if all(v is not None for v in b) and not any(v is not None for v in a):
@@ -139,6 +140,7 @@ def summarise(logs: dict[tuple[str, str], list[TrainingLog]]) -> dict:
             "steps_trained": [r.steps[-1] if r.steps else 0 for r in runs],
             "steps_to_90": [r.steps_to(LEVEL) for r in runs],
             "mean_steps_to_90": None,
+            "steps_to_stay_90": [r.steps_to_stay(LEVEL) for r in runs],
             "final_success": [r.success_rate[-1] if r.steps else None for r in runs],
             "best_success": [max(r.success_rate, default=None) for r in runs],
             "second_half_mean_success": [second_half_mean(r) for r in runs],
@@ -152,9 +154,10 @@ def summarise(logs: dict[tuple[str, str], list[TrainingLog]]) -> dict:
     for task, controls in summary.items():
         for prior in ("ik_prior", "residual"):
             if "joints" in controls and prior in controls:
-                controls[f"ratio_{prior}_over_joints"] = step_ratio(
-                    controls["joints"], controls[prior]
-                )
+                controls[f"ratio_{prior}_over_joints"] = {
+                    key: step_ratio(controls["joints"], controls[prior], key)
+                    for key in ("steps_to_90", "steps_to_stay_90")
+                }
     return summary
 
 
@@ -188,6 +191,7 @@ def report(out: Path) -> None:
     rows = [
         [task, control, f"`{s['env_id']}`", len(logs[task, control]), str(s["steps_trained"]),
          str(s["steps_to_90"]), "-" if s["mean_steps_to_90"] is None else f"{s['mean_steps_to_90']:,.0f}",
+         str(s["steps_to_stay_90"]),
          percentages(s["best_success"]), percentages(s["second_half_mean_success"]),
          percentages(s["final_success"])]
         for (task, control) in logs for s in [summary[task][control]]
@@ -195,7 +199,8 @@ def report(out: Path) -> None:
     print(
         markdown_table(
             ["task", "control", "env", "seeds", "env steps trained",
-             "steps to 90% success (each seed)", "mean steps to 90%", "best success",
+             "steps to 90% success (each seed)", "mean steps to 90%",
+             "steps from which it stays >= 90%", "best success",
              "second-half mean success", "final success"],
             rows,
         )
@@ -209,12 +214,11 @@ def report(out: Path) -> None:
                 f"final {residual['final_mean_success']:.1%} after {residual['steps']:,} steps"
             )
         for prior in ("ik_prior", "residual"):
-            ratio = controls.get(f"ratio_{prior}_over_joints")
-            if ratio and ratio["ratio"] is not None:
-                relation = "=" if ratio["kind"] == "point estimate" else "<"
-                print(
-                    f"{task}: steps to 90%, {prior} / joints {relation} {ratio['ratio']:.3g} ({ratio['kind']})"
-                )
+            for key, ratio in controls.get(f"ratio_{prior}_over_joints", {}).items():
+                if ratio["ratio"] is not None:
+                    relation = "=" if ratio["kind"] == "point estimate" else "<"
+                    print(f"{task}: {key}, {prior} / joints {relation} {ratio['ratio']:.3g} "
+                          f"({ratio['kind']})")  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if logs:
         plot(logs, out / "learning_curves.png")

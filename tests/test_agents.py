@@ -143,3 +143,31 @@ def test_residual_sac_starts_at_the_prior_and_keeps_the_actor_still_while_the_cr
                               settings=quick, residual=Residual(critic_warmup=0))  # fmt: skip
     assert float(moving.actor.mu.weight.detach().abs().max()) > 0.0
     env.close()
+
+
+def test_training_log_steps_to_a_level_and_round_trip(tmp_path):
+    """Steps to 90%: the first checkpoint at the level, and the first from which every
+    later one stays there; a log without IK counts (panda-gym) survives a save/load."""
+    from ikml_gym.agents.sb3 import TrainingLog
+
+    log = TrainingLog(steps=[0, 1000, 2000, 3000, 4000], success_rate=[0.2, 0.9, 0.8, 0.95, 1.0],
+                      ik_calls_per_episode=[None] * 5, meta={"command": "x"})  # fmt: skip
+    assert log.steps_to(0.9) == 1000 and log.steps_to_stay(0.9) == 3000
+    assert log.steps_to(0.99) == 4000 and log.steps_to_stay(0.99) == 4000
+    dropped = TrainingLog(steps=[0, 1000], success_rate=[1.0, 0.5], ik_calls_per_episode=[0, 0])
+    assert dropped.steps_to(0.9) == 0 and dropped.steps_to_stay(0.9) is None
+    log.save(tmp_path / "log.json")
+    assert TrainingLog.load(tmp_path / "log.json") == log
+
+
+def test_rl_zoo_settings_reach_sac(monkeypatch):
+    """The preset's hyperparameters are the ones SAC is built with."""
+    pytest.importorskip("stable_baselines3")
+    from ikml_gym.agents.sb3 import RL_ZOO_REACH, train_sac_her
+
+    quick = dataclasses.replace(RL_ZOO_REACH, learning_starts=60, batch_size=32)
+    model, log = train_sac_her("ikml_gym/Reach4DOFLocal-v0", 120, eval_every=120, eval_episodes=1,
+                               settings=quick)  # fmt: skip
+    assert (model.gamma, model.tau, model.batch_size) == (0.95, 0.05, 32)
+    assert model.learning_rate == 1e-3 and model.policy.net_arch == [64, 64]
+    assert log.meta["settings"]["gamma"] == 0.95 and log.steps == [120]

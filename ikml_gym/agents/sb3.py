@@ -68,6 +68,17 @@ class TrainingLog:
                 return s
         return None
 
+    def steps_to_stay(self, level: float) -> int | None:
+        """First logged env step from which every checkpoint reached ``level`` (learned and
+        kept it to the end of the run); ``None`` if the last one did not."""
+        first = None
+        for s, r in zip(self.steps, self.success_rate):
+            if r < level:
+                first = None
+            elif first is None:
+                first = s
+        return first
+
 
 def evaluate_policy_ik(
     model: Any, env: str | gym.Env, episodes: int = 20, seed: int = 10_000, **make_kwargs: Any
