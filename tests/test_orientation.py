@@ -120,9 +120,17 @@ def test_pose_goals_are_solved_as_they_are():
         env.close()
 
 
-@pytest.mark.parametrize("env_id", ["ikml_gym/Reach4DOFIKPrior-v0", "ikml_gym/Reach6DOFIKPrior-v0"])
+@pytest.mark.parametrize(
+    "env_id",
+    [
+        f"ikml_gym/Reach{arm}{region}IKPrior-v0"
+        for region in ("", "Local")
+        for arm in ("4DOF", "6DOF")
+    ],
+)
 def test_zero_action_succeeds_in_98_percent_of_seeded_episodes(env_id):
-    """The default prior env: the untrained (zero) action reaches >= 98% of 200 seeded goals."""
+    """The default prior envs (whole workspace and Local): the untrained (zero) action
+    reaches >= 98% of 200 seeded goals."""
     env = gym.make(env_id)
     successes = 0
     try:
