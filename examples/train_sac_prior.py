@@ -131,6 +131,28 @@ def step_ratio(joints: dict, prior: dict, key: str) -> dict:
     return {"ratio": None, "kind": "not every seed of one control reached the level"}
 
 
+def start_to_goal(env_id: str, make_kwargs: dict, episodes: int = 300) -> dict | None:
+    """How far the goals start from the end-effector, in success radii, over seeded resets
+    (mean and largest); ``None`` where the env cannot be made (panda-gym missing)."""
+    import gymnasium as gym
+
+    try:
+        if env_id.startswith("Panda"):
+            import panda_gym  # noqa: F401
+        env = gym.make(env_id, **make_kwargs)
+    except (ImportError, gym.error.Error):
+        return None
+    try:
+        radius = env.unwrapped.task.distance_threshold
+        dist = []
+        for seed in range(episodes):
+            obs, _ = env.reset(seed=seed)
+            dist.append(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]) / radius)
+    finally:
+        env.close()
+    return {"mean": float(np.mean(dist)), "max": float(np.max(dist)), "episodes": episodes}
+
+
 def summarise(logs: dict[tuple[str, str], list[TrainingLog]]) -> dict:
     summary: dict = {}
     for (task, control), runs in logs.items():
@@ -152,6 +174,11 @@ def summarise(logs: dict[tuple[str, str], list[TrainingLog]]) -> dict:
             entry["against_prior"] = against_prior(runs)
         summary.setdefault(task, {})[control] = entry
     for task, controls in summary.items():
+        if "joints" in controls:
+            joints = logs[task, "joints"][0].meta
+            controls["start_to_goal_radii"] = start_to_goal(
+                controls["joints"]["env_id"], joints.get("make_kwargs", {})
+            )
         for prior in ("ik_prior", "residual"):
             if "joints" in controls and prior in controls:
                 controls[f"ratio_{prior}_over_joints"] = {
@@ -176,6 +203,7 @@ def plot(logs: dict[tuple[str, str], list[TrainingLog]], path: Path) -> None:
             ax.plot(steps, rates.mean(axis=0), label=f"{control} (mean of {len(runs)} seeds)")
             ax.fill_between(steps, rates.min(axis=0), rates.max(axis=0), alpha=0.25)
         ax.axhline(LEVEL, color="0.5", ls="--", lw=0.8)
+        ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("success rate (deterministic policy)")
         ax.set_title(f"{task}: {', '.join(sorted(set(TASKS[task].values())))}", fontsize=9)
@@ -206,6 +234,10 @@ def report(out: Path) -> None:
         )
     )  # fmt: skip
     for task, controls in summary.items():
+        distance = controls.get("start_to_goal_radii")
+        if distance:
+            print(f"{task}: goals start {distance['mean']:.1f} success radii from the "
+                  f"end-effector on average (at most {distance['max']:.1f})")  # fmt: skip
         residual = controls.get("residual", {}).get("against_prior")
         if residual:
             print(
