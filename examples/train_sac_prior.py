@@ -9,6 +9,8 @@ three tasks (``--task``):
 * ``reach4_local``: ``Reach4DOFLocal-v0`` / ``Reach4DOFLocalIKPrior-v0``, goals in a
   cube of side 0.35 x reach around the start pose (panda-gym's region and threshold,
   scaled to the arm);
+* ``reach6_local``: the same for the 6-DOF arm (``Reach6DOFLocal-v0`` /
+  ``Reach6DOFLocalIKPrior-v0``);
 * ``panda``: panda-gym's ``PandaReachJoints-v3`` (joint control only; the reference
   that the hyperparameters learn a joint-space reach task), needs
   ``pip install --no-deps panda-gym==3.0.7``.
@@ -29,7 +31,9 @@ evaluation, with the command that started it and its settings. Runs also evaluat
 step 0, before any training: for the prior controls that is the zero-action prior,
 which the residual policy must never fall below. Runs can be
 split over processes (``--controls joints --seeds 1``) and a run whose log already
-covers ``--steps`` is not repeated; ``--report`` only rebuilds the table,
+covers ``--steps`` is not repeated; with ``--checkpoints DIR`` a run saves model and
+replay buffer every ``--checkpoint-every`` env steps and a stopped run continues from
+there (also to a larger ``--steps``); ``--report`` only rebuilds the table,
 ``summary.json`` and the PNG from the logs in ``OUT/runs``.
 """
 
@@ -57,6 +61,11 @@ TASKS = {
         "joints": "ikml_gym/Reach4DOFLocal-v0",
         "ik_prior": "ikml_gym/Reach4DOFLocalIKPrior-v0",
         "residual": "ikml_gym/Reach4DOFLocalIKPrior-v0",
+    },
+    "reach6_local": {
+        "joints": "ikml_gym/Reach6DOFLocal-v0",
+        "ik_prior": "ikml_gym/Reach6DOFLocalIKPrior-v0",
+        "residual": "ikml_gym/Reach6DOFLocalIKPrior-v0",
     },
     "panda": {"joints": "PandaReachJoints-v3"},
 }
@@ -282,7 +291,8 @@ def train(args: argparse.Namespace, out: Path) -> None:
             _, log = train_sac_her(
                 TASKS[args.task][control], args.steps, seed=seed, eval_every=args.eval_every,
                 eval_episodes=args.eval_episodes, settings=SAC_PRESETS[args.hyperparams],
-                log_path=path, eval_at_start=True,
+                log_path=path, eval_at_start=True, checkpoint_every=args.checkpoint_every,
+                checkpoint=None if args.checkpoints is None else Path(args.checkpoints) / path.stem,
                 residual=Residual(args.critic_warmup, args.initial_std) if residual else None,
                 meta={"command": command, "hyperparams": args.hyperparams}, **make_kwargs,
             )  # fmt: skip
@@ -319,6 +329,11 @@ def main() -> None:
         type=float,
         help="ik_prior/residual: radians per unit action (default: the env's)",
     )
+    parser.add_argument(
+        "--checkpoints",
+        help="folder for resumable checkpoints (one subfolder a run); a run with one continues",
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps")
     parser.add_argument("--out", default="sac_out")
     parser.add_argument("--report", action="store_true", help="only summarise OUT/runs")
     args = parser.parse_args()

@@ -171,3 +171,24 @@ def test_rl_zoo_settings_reach_sac(monkeypatch):
     assert (model.gamma, model.tau, model.batch_size) == (0.95, 0.05, 32)
     assert model.learning_rate == 1e-3 and model.policy.net_arch == [64, 64]
     assert log.meta["settings"]["gamma"] == 0.95 and log.steps == [120]
+
+
+def test_a_run_resumes_from_its_checkpoint(tmp_path):
+    """A run stopped at 200 steps continues from its checkpoint to 300 (model, replay
+    buffer and curve carried over, the step-0 evaluation not repeated)."""
+    pytest.importorskip("stable_baselines3")
+    from ikml_gym.agents.sb3 import RL_ZOO_REACH, train_sac_her
+
+    quick = dataclasses.replace(RL_ZOO_REACH, learning_starts=60, batch_size=16, buffer_size=2000)
+    kw = {"eval_every": 100, "eval_episodes": 1, "settings": quick, "eval_at_start": True,
+          "checkpoint": tmp_path / "ckpt", "checkpoint_every": 100}  # fmt: skip
+    first, log = train_sac_her("ikml_gym/Reach4DOFLocal-v0", 200, **kw)
+    assert log.steps == [0, 100, 200] and (tmp_path / "ckpt" / "latest").read_text() == "step_200\n"
+    assert [p.name for p in (tmp_path / "ckpt").glob("step_*")] == ["step_200"]
+    buffered = first.replay_buffer.size()
+    again, log = train_sac_her("ikml_gym/Reach4DOFLocal-v0", 300, **kw)
+    assert log.steps == [0, 100, 200, 300] and log.meta["resumed_at"] == [200]
+    # the buffer keeps what it had (the episode cut by the save ends there) and grows
+    assert again.num_timesteps == 300 and buffered < again.replay_buffer.size() <= buffered + 100
+    with pytest.raises(ValueError, match="multiple of eval_every"):
+        train_sac_her("ikml_gym/Reach4DOFLocal-v0", 300, **{**kw, "checkpoint_every": 150})

@@ -21,6 +21,7 @@ stable-baselines3 (and with it torch) is imported only inside :func:`train_sac_h
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,51 @@ def _residual_sac(sac_class: Any, residual: Residual) -> Any:
     return ResidualSAC
 
 
+class _Checkpoint:
+    """A resumable SAC run in a folder: ``step_<N>/`` holds ``model.zip``,
+    ``replay_buffer.pkl`` and ``log.json`` of env step N; the file ``latest`` names the
+    newest complete one and is replaced atomically after it is written, so a run killed
+    while writing leaves the previous checkpoint in force."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.latest = folder / "latest"
+
+    def exists(self) -> bool:
+        return self.latest.is_file()
+
+    def write(self, model: Any, log: TrainingLog) -> None:
+        import os
+        import shutil
+
+        step = self.folder / f"step_{int(model.num_timesteps)}"
+        step.mkdir(parents=True, exist_ok=True)
+        model.save(step / "model.zip")
+        model.save_replay_buffer(step / "replay_buffer.pkl")
+        log.save(step / "log.json")
+        previous = self.latest.read_text().strip() if self.exists() else None
+        tmp = self.folder / "latest.tmp"
+        tmp.write_text(step.name + "\n")
+        os.replace(tmp, self.latest)
+        if previous and previous != step.name:
+            shutil.rmtree(self.folder / previous, ignore_errors=True)
+
+    def read(self, algo: Any, env: gym.Env, log: TrainingLog) -> Any:
+        """The saved model bound to ``env``, its buffer loaded; ``log`` takes the saved curve."""
+        step = self.folder / self.latest.read_text().strip()
+        model = algo.load(step / "model.zip", env=env, device="cpu")
+        with warnings.catch_warnings():
+            # the episode running at the save ends there: the resumed run starts a new one
+            warnings.filterwarnings("ignore", "The last trajectory in the replay buffer")
+            model.load_replay_buffer(step / "replay_buffer.pkl", truncate_last_traj=True)
+        saved = TrainingLog.load(step / "log.json")
+        log.steps, log.success_rate = saved.steps, saved.success_rate
+        log.ik_calls_per_episode = saved.ik_calls_per_episode
+        log.meta = {**saved.meta, "resumed_at": [*saved.meta.get("resumed_at", []),
+                                                 int(model.num_timesteps)]}  # fmt: skip
+        return model
+
+
 def train_sac_her(
     env_id: str,
     total_steps: int,
@@ -198,6 +244,8 @@ def train_sac_her(
     residual: Residual | None = None,
     eval_at_start: bool = False,
     meta: dict[str, Any] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 10_000,
     **make_kwargs: Any,
 ) -> tuple[Any, TrainingLog]:
     """Train SAC with ``HerReplayBuffer`` (future strategy, 4 goals) on ``env_id``.
@@ -213,6 +261,14 @@ def train_sac_her(
 
     ``log_path``: where to write the :class:`TrainingLog` as JSON after every
     evaluation, so a long run killed midway keeps its curve so far.
+
+    ``checkpoint``: a folder for resuming. Every ``checkpoint_every`` env steps (a multiple
+    of ``eval_every``) the model, its replay buffer and the log so far are written there
+    (a new checkpoint takes over only once complete; the one before is then deleted); a call that finds a checkpoint there continues from
+    it up to ``total_steps`` instead of starting again (the settings and env arguments
+    come from the checkpoint, and a resumed run is not bit-identical to an uninterrupted
+    one: the random streams restart). A checkpoint holds the whole replay buffer (about
+    200 MB at the default size).
 
     ``torch_threads``: torch CPU threads. One is the default: SAC's small batches
     gain nothing from more, and on a machine with few cores more threads slow each
@@ -231,11 +287,17 @@ def train_sac_her(
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
+    if checkpoint_every % eval_every:
+        raise ValueError(
+            f"checkpoint_every ({checkpoint_every}) must be a multiple of eval_every ({eval_every})"
+        )
+    saved = None if checkpoint is None else _Checkpoint(Path(checkpoint))
     env = gym.make(env_id, **make_kwargs)
     eval_env = gym.make(env_id, **make_kwargs)
     log = TrainingLog(meta={**(meta or {}), "env_id": env_id, "make_kwargs": make_kwargs,
                             "residual": None if residual is None else asdict(residual),
                             "settings": asdict(settings)})  # fmt: skip
+    resuming = saved is not None and saved.exists()
 
     class _Eval(BaseCallback):
         def _record(self) -> None:
@@ -247,32 +309,39 @@ def train_sac_her(
                 log.save(log_path)
 
         def _on_training_start(self) -> None:
-            if eval_at_start:
+            if eval_at_start and not resuming:
                 self._record()
 
         def _on_step(self) -> bool:
             if self.num_timesteps % eval_every == 0:
                 self._record()
+            if saved is not None and self.num_timesteps % checkpoint_every == 0:
+                saved.write(self.model, log)
             return True
 
     algo = SAC if residual is None else _residual_sac(SAC, residual)
     try:
-        model = algo(
-            "MultiInputPolicy",
-            env,
-            replay_buffer_class=HerReplayBuffer,
-            replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-            learning_starts=min(settings.learning_starts, max(total_steps // 2, 1)),
-            gamma=settings.gamma,
-            learning_rate=settings.learning_rate,
-            batch_size=settings.batch_size,
-            tau=settings.tau,
-            buffer_size=settings.buffer_size,
-            policy_kwargs={"net_arch": list(settings.net_arch)},
-            seed=seed,
-            verbose=verbose,
-        )
-        model.learn(total_timesteps=total_steps, callback=_Eval())
+        if resuming:
+            model = saved.read(algo, env, log)
+        else:
+            model = algo(
+                "MultiInputPolicy",
+                env,
+                replay_buffer_class=HerReplayBuffer,
+                replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+                learning_starts=min(settings.learning_starts, max(total_steps // 2, 1)),
+                gamma=settings.gamma,
+                learning_rate=settings.learning_rate,
+                batch_size=settings.batch_size,
+                tau=settings.tau,
+                buffer_size=settings.buffer_size,
+                policy_kwargs={"net_arch": list(settings.net_arch)},
+                seed=seed,
+                verbose=verbose,
+            )
+        remaining = total_steps - model.num_timesteps
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=_Eval(), reset_num_timesteps=False)
     finally:
         env.close()
         eval_env.close()
