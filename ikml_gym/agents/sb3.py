@@ -287,7 +287,7 @@ def train_sac_her(
 
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
-    if checkpoint_every % eval_every:
+    if checkpoint is not None and checkpoint_every % eval_every:
         raise ValueError(
             f"checkpoint_every ({checkpoint_every}) must be a multiple of eval_every ({eval_every})"
         )
