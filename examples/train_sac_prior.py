@@ -201,8 +201,12 @@ def plot(logs: dict[tuple[str, str], list[TrainingLog]], path: Path) -> None:
     """One panel per task: each control's mean success (line) and its seeds' range (band)."""
     plt = pyplot()
     tasks = sorted({task for task, _ in logs}, key=list(TASKS).index)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    cols = min(2, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(tasks) :]:
+        ax.set_visible(False)
+    for ax, task in zip(axes.flat, tasks):
         for (t, control), runs in logs.items():
             if t != task:
                 continue
@@ -215,9 +219,10 @@ def plot(logs: dict[tuple[str, str], list[TrainingLog]], path: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("success rate (deterministic policy)")
-        ax.set_title(f"{task}: {', '.join(sorted(set(TASKS[task].values())))}", fontsize=9)
+        ax.set_title(f"{task}\n{', '.join(sorted(set(TASKS[task].values())))}", fontsize=9)
         ax.legend(fontsize=8)
     fig.suptitle("SAC + HER: joint control vs the learned-IK action prior")
+    fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
