@@ -264,11 +264,11 @@ def train_sac_her(
 
     ``checkpoint``: a folder for resuming. Every ``checkpoint_every`` env steps (a multiple
     of ``eval_every``) the model, its replay buffer and the log so far are written there
-    (a new checkpoint takes over only once complete; the one before is then deleted); a call that finds a checkpoint there continues from
-    it up to ``total_steps`` instead of starting again (the settings and env arguments
-    come from the checkpoint, and a resumed run is not bit-identical to an uninterrupted
-    one: the random streams restart). A checkpoint holds the whole replay buffer (about
-    200 MB at the default size).
+    (a new checkpoint takes over only once complete; the one before is then deleted). A
+    call that finds a checkpoint there continues from it up to ``total_steps`` instead of
+    starting again; the model's settings come from the checkpoint, and a resumed run is
+    not bit-identical to an uninterrupted one (the random streams restart). A checkpoint
+    holds the whole replay buffer (about 200 MB at the default size).
 
     ``torch_threads``: torch CPU threads. One is the default: SAC's small batches
     gain nothing from more, and on a machine with few cores more threads slow each

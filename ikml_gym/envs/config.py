@@ -109,10 +109,11 @@ def _positive(value: Any, name: str, high: float | None = None) -> float:
 class ReachConfig:
     """Validated options of :class:`~ikml_gym.envs.reach.ArmReachEnv` (see it for each).
 
-    Defaults that depend on the arm are resolved: ``distance_threshold`` (metres),
-    ``ik_tolerance`` ``(position m, orientation rad)``, ``goal_range`` (by ``goal_region``), ``ee_step`` (metres per action
-    unit) and ``home_q`` ((dof,) radians). Solver and classifier options stay as given
-    (names or instances): :mod:`.factories` turns them into parts.
+    Defaults that depend on the arm or the region are resolved: ``distance_threshold``
+    (metres), ``ik_tolerance`` ``(position m, orientation rad)``, ``goal_range`` (by
+    ``goal_region``), ``ee_step`` (metres per action unit) and ``home_q`` ((dof,) radians).
+    Solver and classifier options stay as given (names or instances): :mod:`.factories`
+    turns them into parts.
     """
 
     arm: Arm

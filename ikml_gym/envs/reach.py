@@ -49,8 +49,8 @@ class ArmReachEnv(ArmTaskEnv):
           ``[x, y, z, qx, qy, qz, qw]`` (xyzw, qw >= 0).
         * Bounds: joint limits (+-0.5 rad for measured joints, which can overshoot a
           limit a little) for angles, a box of half-width 1.05 x reach (or 1.05 x the
-          farthest goal position, if farther) around the first joint for positions, [-pi, pi] for psi, [-1, 1]
-          for quaternion entries.
+          farthest goal position, if farther) around the first joint for positions,
+          [-pi, pi] for psi, [-1, 1] for quaternion entries.
 
     Control (``control_type``):
         * ``joints``: joint targets = measured q + action * ``joint_step`` (0.1 rad).
@@ -77,8 +77,8 @@ class ArmReachEnv(ArmTaskEnv):
     ``goal_range`` (default 0.9) x reach around the first joint, goals in every direction;
     ``"box"``: an axis-aligned cube of side ``goal_range`` (default 0.35) x reach centred
     on the end-effector at ``home_q``, the region and success radius of panda-gym's
-    ``PandaReach`` tasks scaled to the arm (the ``Local`` ids). ``goal_type="position"`` (default) asks for its position, ``"pose"`` for all of
-    it. ``goal_filter``: ``"none"`` (default: many poses are unreachable, although
+    ``PandaReach`` tasks scaled to the arm (the ``Local`` ids). ``goal_type="position"``
+    (default) asks for its position, ``"pose"`` for all of it. ``goal_filter``: ``"none"`` (default: many poses are unreachable, although
     almost every position is), ``"ik"`` (keep the first candidate ``goal_solver``
     reaches: the numerical baseline, calls counted), ``"classifier"`` (keep the first
     the ``classifier`` calls reachable; with ``exclude_near_singular=True`` only
