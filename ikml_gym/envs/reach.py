@@ -78,11 +78,11 @@ class ArmReachEnv(ArmTaskEnv):
     ``"box"``: an axis-aligned cube of side ``goal_range`` (default 0.35) x reach centred
     on the end-effector at ``home_q``, the region and success radius of panda-gym's
     ``PandaReach`` tasks scaled to the arm (the ``Local`` ids). ``goal_type="position"``
-    (default) asks for its position, ``"pose"`` for all of it. ``goal_filter``: ``"none"`` (default: many poses are unreachable, although
-    almost every position is), ``"ik"`` (keep the first candidate ``goal_solver``
-    reaches: the numerical baseline, calls counted), ``"classifier"`` (keep the first
-    the ``classifier`` calls reachable; with ``exclude_near_singular=True`` only
-    classes 2-3). ``options={"goal": pose}`` in ``reset`` sets a goal pose directly.
+    (default) asks for its position, ``"pose"`` for all of it. ``goal_filter``:
+    ``"none"`` (default: many poses are unreachable, although almost every position
+    is), ``"ik"`` (keep the first candidate ``goal_solver`` reaches: the numerical
+    baseline, calls counted), ``"classifier"`` (keep the first the ``classifier`` calls
+    reachable; with ``exclude_near_singular=True`` only classes 2-3). ``options={"goal": pose}`` in ``reset`` sets a goal pose directly.
 
     Reward (``compute_reward(achieved_goal, desired_goal, info)`` is vectorised:
     (goal_dim,) -> float32 scalar, (B, goal_dim) -> float32 (B,), equal to the step
