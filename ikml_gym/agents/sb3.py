@@ -21,6 +21,8 @@ stable-baselines3 (and with it torch) is imported only inside :func:`train_sac_h
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -200,9 +202,6 @@ class _Checkpoint:
         return self.latest.is_file()
 
     def write(self, model: Any, log: TrainingLog) -> None:
-        import os
-        import shutil
-
         step = self.folder / f"step_{int(model.num_timesteps)}"
         step.mkdir(parents=True, exist_ok=True)
         model.save(step / "model.zip")
